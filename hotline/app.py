@@ -1,0 +1,74 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from hotline.services import Services, build_services
+from settings import Settings, load_settings
+
+#: Largest request body accepted (Twilio's webhooks are a few KB).
+MAX_CONTENT_LENGTH = 64 * 1024
+
+
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    test_config: dict[str, Any] | None = None,
+) -> Flask:
+    """Build the Flask app: settings, shared clients, blueprints, error handlers."""
+    if settings is None:
+        settings = services.settings if services else load_settings(os.environ)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+    )
+    if test_config:
+        app.config.update(test_config)
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    app.extensions["hotline"] = services or build_services(settings)
+
+    import webhooks  # noqa: PLC0415 - blueprints are imported inside the factory
+
+    app.register_blueprint(webhooks.bp)
+    _register_optional_blueprints(app)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        """JSON errors for /api, plain text elsewhere; never a stack trace."""
+        from flask import request  # noqa: PLC0415
+
+        if request.path.startswith("/api/"):
+            return jsonify(error=exc.name, message=exc.description), exc.code
+        return exc
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        """Liveness and Redis reachability, for load balancers and compose."""
+        from hotline.services import get_redis  # noqa: PLC0415
+
+        get_redis().ping()
+        return jsonify(status="ok")
+
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Blueprints of the API, console and dashboard (each module exposes ``bp``)."""
+    from hotline import blueprints  # noqa: PLC0415
+
+    for bp in blueprints.all_blueprints():
+        app.register_blueprint(bp)
+    for init in blueprints.all_initialisers():
+        init(app)

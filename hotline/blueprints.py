@@ -1,0 +1,19 @@
+"""The list of web blueprints and app initialisers, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Flask
+
+
+def all_blueprints() -> list[Blueprint]:
+    """Every blueprint beside the Twilio webhooks, registered by the app factory."""
+    found: list[Blueprint] = []
+    return found
+
+
+def all_initialisers() -> list[Callable[[Flask], None]]:
+    """Functions that set up extensions (login, CSRF, rate limits) on the app."""
+    found: list[Callable[[Flask], None]] = []
+    return found

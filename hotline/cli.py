@@ -1,0 +1,92 @@
+"""The ``hotline`` command: web, worker, dev and the operator's tools."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+from hotline.logs import configure_logging
+from settings import Settings, SettingsError, load_settings
+
+
+def _settings(dev: bool = False) -> Settings:
+    try:
+        return load_settings(os.environ, dev=dev)
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+@click.group()
+def main() -> None:
+    """Hotline: callback routing for the addiction-treatment hotline."""
+
+
+@main.command()
+@click.option("--bind", default=None, help="host:port (default 0.0.0.0:$PORT)")
+def web(bind: str | None) -> None:
+    """Serve the web app and Twilio webhooks with gunicorn (production server)."""
+    from gunicorn.app.base import BaseApplication  # noqa: PLC0415
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    class HotlineWeb(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", bind or f"0.0.0.0:{settings.port}")
+            self.cfg.set("workers", settings.web_concurrency)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
+            self.cfg.set("timeout", 30)
+            # Access logs hold URLs only; no personal data is ever in a URL.
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            from hotline.app import create_app  # noqa: PLC0415
+
+            return create_app(settings)
+
+    HotlineWeb().run()
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty (tests).")
+def worker(burst: bool) -> None:
+    """Run an RQ worker (with RQ's scheduler) and the periodic sweep."""
+    from workers.runner import run_worker  # noqa: PLC0415
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    run_worker(settings, burst=burst)
+
+
+@main.command()
+@click.option("--workers", "worker_count", default=2, show_default=True)
+def dev(worker_count: int) -> None:
+    """Everything at once for a developer: embedded Redis, stand-in Twilio, web, workers."""
+    from hotline.dev import run_dev  # noqa: PLC0415
+
+    run_dev(worker_count)
+
+
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a ``hotline`` sub-command as a child process."""
+    return subprocess.Popen([sys.executable, "-m", "hotline", *args], env=env)
+
+
+def stop_all(children: list[subprocess.Popen[bytes]], timeout: float = 10) -> None:
+    """SIGTERM every child, then SIGKILL any that outlive ``timeout``."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()

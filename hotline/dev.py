@@ -1,0 +1,78 @@
+"""``hotline dev``: the whole service on one machine for a developer or a demo."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+
+import click
+
+from hotline.cli import spawn, stop_all
+from hotline.redis_server import ensure_embedded_redis
+
+#: Port of the local Twilio stand-in started when no Twilio credentials are set.
+STANDIN_PORT = 5050
+
+
+def run_dev(worker_count: int) -> None:
+    """Start Redis (embedded unless REDIS_URL), the stand-in (unless Twilio credentials),
+    the web server and ``worker_count`` workers; stop them all on Ctrl-C."""
+    env = dict(os.environ)
+    port = int(env.get("PORT", "5000"))
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+    env.setdefault("HOTLINE_API_TOKEN", secrets.token_urlsafe(24))
+    env.setdefault("WEB_CONCURRENCY", "2")
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = ensure_embedded_redis(Path(env.get("HOTLINE_VAR_DIR", "var")))
+        click.echo(f"Redis (embedded, AOF under ./var/redis): {env['REDIS_URL']}")
+    children = []
+    if not env.get("TWILIO_ACCOUNT_SID"):
+        env["TWILIO_ACCOUNT_SID"] = "AC" + secrets.token_hex(16)
+        env["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
+        if importlib.util.find_spec("twilio_standin") is not None:
+            env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{STANDIN_PORT}"
+            children.append(
+                spawn_module(
+                    "twilio_standin",
+                    [
+                        "--port", str(STANDIN_PORT),
+                        "--hotline-url", env["PUBLIC_BASE_URL"],
+                    ],
+                    env,
+                )
+            )
+            click.echo(f"Twilio stand-in:  http://127.0.0.1:{STANDIN_PORT}")
+    children.append(spawn(["web", "--bind", f"127.0.0.1:{port}"], env))
+    children.extend(spawn(["worker"], env) for _ in range(worker_count))
+    base = env["PUBLIC_BASE_URL"]
+    click.echo(f"Hotline:          {base}/  (dashboard, console, try-it page)")
+    click.echo(f"Voice webhook:    {base}/twilio/voice")
+    click.echo(f"API token:        {env['HOTLINE_API_TOKEN']}")
+    click.echo("Press Ctrl-C to stop.")
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_all(children)
+
+
+def spawn_module(module: str, args: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Start ``python -m module args`` as a child process."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)

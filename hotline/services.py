@@ -1,0 +1,90 @@
+"""Shared clients (Redis, RQ queues, Twilio) built once per app and reached by accessors.
+
+Nothing connects at import time: clients are created by :func:`build_services` inside the
+app factory (or a worker's start-up) and connect lazily on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+from twilio.rest import Client as TwilioClient
+
+from hotline.redis_server import ensure_embedded_redis
+
+if TYPE_CHECKING:
+    from settings import Settings
+
+#: RQ queue that places outbound calls (counselor legs).
+DIAL_QUEUE = "hotline-dial"
+#: RQ queue for everything else (matching, timers, housekeeping).
+DEFAULT_QUEUE = "hotline-default"
+#: Seconds a job's result is kept; results hold ids only.
+RESULT_TTL = 300
+#: Seconds a queued job may wait before it is dropped by RQ (a sweep re-creates lost work).
+JOB_TTL = 3600
+
+
+@dataclass
+class Services:
+    """What the app and the workers share."""
+
+    settings: Settings
+    #: Client for Hotline's own keys (str in, str out).
+    redis: Redis
+    #: Client for RQ, which needs bytes.
+    rq_redis: Redis
+    queues: dict[str, Queue] = field(default_factory=dict)
+    twilio: TwilioClient | None = None
+
+    def queue(self, name: str = DEFAULT_QUEUE) -> Queue:
+        """An RQ queue by name (JSON serializer: jobs carry ids only)."""
+        if name not in self.queues:
+            self.queues[name] = Queue(name, connection=self.rq_redis, serializer=JSONSerializer)
+        return self.queues[name]
+
+
+def redis_url_for(settings: Settings) -> str:
+    """The Redis URL to use, starting the embedded server if REDIS_URL is unset."""
+    if settings.redis_url:
+        return settings.redis_url
+    return ensure_embedded_redis(settings.var_dir)
+
+
+def build_twilio_client(settings: Settings) -> TwilioClient:
+    """A twilio Client whose REST calls go to TWILIO_API_BASE_URL."""
+    client = TwilioClient(settings.twilio_account_sid, settings.twilio_auth_token)
+    # The Api domain's base URL is the one seam the library offers for another host.
+    client.api.base_url = settings.twilio_api_base_url
+    return client
+
+
+def build_services(settings: Settings, redis_url: str | None = None) -> Services:
+    """Create (but do not connect) every shared client."""
+    url = redis_url or redis_url_for(settings)
+    return Services(
+        settings=settings,
+        redis=Redis.from_url(url, decode_responses=True),
+        rq_redis=Redis.from_url(url),
+        twilio=build_twilio_client(settings),
+    )
+
+
+def services() -> Services:
+    """The current app's Services."""
+    return current_app.extensions["hotline"]  # type: ignore[no-any-return]
+
+
+def get_redis() -> Redis:
+    """The current app's Redis client."""
+    return services().redis
+
+
+def get_settings() -> Settings:
+    """The current app's Settings."""
+    return services().settings

@@ -1,0 +1,1 @@
+"""Hotline's domain: leads, counselors, the queue and matching. Imports no Flask."""

@@ -1,0 +1,36 @@
+"""Every Redis key Hotline uses, as named templates under one prefix.
+
+Keys never contain a phone number: numbers are looked up by a keyed hash (see
+``routing.phones.number_digest``).
+"""
+
+from __future__ import annotations
+
+PREFIX = "hotline:"
+
+#: Hash: one lead (see routing.leads.Lead).
+LEAD = PREFIX + "lead:{0}"
+#: List of JSON objects: each callback attempt of a lead and its outcome.
+LEAD_ATTEMPTS = PREFIX + "lead:{0}:attempts"
+#: List of JSON objects: the lead's history (every status change), newest last.
+LEAD_EVENTS = PREFIX + "lead:{0}:events"
+#: String: lead id created for an inbound CallSid (SET NX makes intake idempotent).
+CALL_LEAD = PREFIX + "call:{0}:lead"
+#: Hash: IVR session of an inbound call (step, tries, answers so far). Expires.
+IVR_SESSION = PREFIX + "ivr:{0}"
+#: String: id of the pending lead for a phone number digest.
+PENDING_BY_NUMBER = PREFIX + "pending:{0}"
+#: Sorted set: every lead id by creation time (history, stats).
+LEADS_BY_TIME = PREFIX + "leads"
+#: Counter used to mint lead ids.
+LEAD_SEQ = PREFIX + "seq:lead"
+
+#: Hash: one counselor.
+COUNSELOR = PREFIX + "counselor:{0}"
+#: Set: every counselor id.
+COUNSELORS = PREFIX + "counselors"
+#: Counter used to mint counselor ids.
+COUNSELOR_SEQ = PREFIX + "seq:counselor"
+
+#: Hash: daily counters (calls, leads, abandoned, connected, unreachable, ...) by date.
+DAILY_STATS = PREFIX + "stats:{0}"

@@ -1,0 +1,93 @@
+"""Phone numbers: parsing and validation (phonenumbers), masking for display and logs,
+the caller's time zone, and a digest for looking a number up without storing it in a key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from phonenumbers import timezone as pn_timezone
+
+DEFAULT_REGION = "US"
+_DIGITS = re.compile(r"\+?\d[\d\-\s().]{6,}\d")
+
+
+class InvalidNumber(ValueError):
+    """The digits do not make a valid, callable phone number."""
+
+
+def parse_number(raw: str, region: str = DEFAULT_REGION) -> str:
+    """Return the E.164 form of ``raw`` or raise InvalidNumber."""
+    if not raw or not raw.strip():
+        raise InvalidNumber("empty")
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(str(exc)) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidNumber("not a valid number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def caller_id_number(raw: str | None) -> str | None:
+    """The E.164 caller ID, or None when withheld, anonymous or invalid."""
+    if not raw:
+        return None
+    try:
+        return parse_number(raw)
+    except InvalidNumber:
+        return None
+
+
+def last_four(e164: str) -> str:
+    """The last four digits of a number (what the IVR reads back)."""
+    return re.sub(r"\D", "", e164)[-4:]
+
+
+def mask(e164: str | None) -> str:
+    """A number safe to show or log: only its last two digits."""
+    if not e164:
+        return "(none)"
+    digits = re.sub(r"\D", "", e164)
+    return "***" + digits[-2:]
+
+
+def national_digits(e164: str) -> str:
+    """The national significant number (10 digits for NANP)."""
+    return str(phonenumbers.parse(e164).national_number)
+
+
+def time_zone(e164: str) -> ZoneInfo:
+    """The caller's time zone from the number (phonenumbers); the first of several,
+    US Eastern if unknown (the earliest window closes first, so it is the cautious choice
+    for the start of the day only; see routing.hours for how both ends are honoured)."""
+    zones = [z for z in pn_timezone.time_zones_for_number(phonenumbers.parse(e164)) if "/" in z]
+    try:
+        return ZoneInfo(zones[0]) if zones else ZoneInfo("America/New_York")
+    except Exception:  # an unknown zone name in the tz database
+        return ZoneInfo("America/New_York")
+
+
+def time_zones(e164: str) -> list[ZoneInfo]:
+    """Every time zone phonenumbers gives for the number (a US area code can span two)."""
+    names = [z for z in pn_timezone.time_zones_for_number(phonenumbers.parse(e164)) if "/" in z]
+    zones = []
+    for name in names or ["America/New_York"]:
+        try:
+            zones.append(ZoneInfo(name))
+        except Exception:  # noqa: BLE001 - skip a zone the local tz database lacks
+            continue
+    return zones or [ZoneInfo("America/New_York")]
+
+
+def number_digest(e164: str, secret: str) -> str:
+    """A keyed hash of a number, for Redis keys that must find a lead by number."""
+    return hmac.new(secret.encode(), e164.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a phone number in free text (log safety net)."""
+    return _DIGITS.sub(lambda m: mask(m.group(0)), text)

@@ -1,0 +1,169 @@
+"""Shared fixtures: a private real Redis server, settings, the app, signed Twilio requests,
+and real ``hotline worker`` processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from twilio.request_validator import RequestValidator
+
+from hotline.app import create_app
+from hotline.redis_server import RedisProcess
+from hotline.services import Services, build_services
+from settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLIC_BASE_URL = "https://hotline.example.org"
+ACCOUNT_SID = "AC" + "0" * 31 + "1"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+API_TOKEN = "test-api-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """A redis-server of our own for the whole run (never the machine's shared one)."""
+    server = RedisProcess(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env(redis_server: RedisProcess) -> dict[str, str]:
+    """The environment a Hotline process gets in tests; tests may change it first."""
+    return {
+        "REDIS_URL": redis_server.url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_API_BASE_URL": "http://127.0.0.1:9",  # nothing listens: a test that dials
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,  # must point it at a stand-in
+        "HOTLINE_API_TOKEN": API_TOKEN,
+        "SECRET_KEY": "test-secret-key-0123456789",
+        "CALLING_HOURS": "00:00-23:59",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    """Settings built from ``env``, exactly as a process would build them."""
+    return load_settings(env)
+
+
+@pytest.fixture
+def r(redis_server: RedisProcess) -> Iterator[redis.Redis]:
+    """A client of the private server, emptied after each test (our server, our data)."""
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def services(settings: Settings, r: redis.Redis) -> Services:
+    """Shared clients for the app under test."""
+    return build_services(settings)
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> Flask:
+    """The app, built by the factory from the test settings."""
+    return create_app(settings, services, test_config={"TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the app."""
+    return app.test_client()
+
+
+class Twilio:
+    """Sends requests to our webhooks the way Twilio does: form-encoded and signed."""
+
+    def __init__(self, client: FlaskClient, auth_token: str = AUTH_TOKEN):
+        self.client = client
+        self.validator = RequestValidator(auth_token)
+
+    def signature(self, path: str, params: dict[str, str]) -> str:
+        """X-Twilio-Signature for a POST of ``params`` to ``path``."""
+        return str(self.validator.compute_signature(PUBLIC_BASE_URL + path, params))
+
+    def post(self, path: str, params: dict[str, str], **kwargs: Any) -> Any:
+        """POST signed, as Twilio would."""
+        headers = {"X-Twilio-Signature": self.signature(path, params)}
+        headers.update(kwargs.pop("headers", {}))
+        return self.client.post(path, data=params, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def twilio(client: FlaskClient) -> Twilio:
+    """Signed-webhook helper."""
+    return Twilio(client)
+
+
+def parse_twiml(response: Any) -> ElementTree.Element:
+    """The TwiML document of a response, checked to be XML served as text/xml."""
+    assert response.status_code == 200, response.data
+    assert response.mimetype == "text/xml"
+    return ElementTree.fromstring(response.data)
+
+
+class WorkerProcesses:
+    """Real ``hotline worker`` processes, stopped at the end of the test."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, count: int = 1, **extra_env: str) -> list[subprocess.Popen[bytes]]:
+        """Start ``count`` workers with the test environment (plus ``extra_env``)."""
+        env = {**os.environ, **self.env, **extra_env}
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hotline", "worker"], env=env, cwd=ROOT
+            )
+            for _ in range(count)
+        ]
+        self.processes.extend(started)
+        return started
+
+    def stop(self) -> None:
+        """Terminate every worker started."""
+        for p in self.processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture
+def workers(env: dict[str, str]) -> Iterator[WorkerProcesses]:
+    """Start real worker processes with ``workers.start(n)``."""
+    pool = WorkerProcesses(env)
+    yield pool
+    pool.stop()
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)

@@ -1,0 +1,26 @@
+"""Every /twilio request must carry a valid signature computed on the public URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Twilio
+
+
+def test_missing_signature_is_refused(client: Any) -> None:
+    response = client.post("/twilio/voice", data={"CallSid": "CA1", "From": "+12125550100"})
+    assert response.status_code == 403
+
+
+def test_forged_signature_is_refused(client: Any, twilio: Twilio) -> None:
+    params = {"CallSid": "CA1", "From": "+12125550100"}
+    forged = Twilio(client, auth_token="not-the-real-token")
+    assert forged.post("/twilio/voice", params).status_code == 403
+    # a signature for other parameters does not carry over
+    sig = twilio.signature("/twilio/voice", {"CallSid": "CA2"})
+    response = client.post("/twilio/voice", data=params, headers={"X-Twilio-Signature": sig})
+    assert response.status_code == 403
+
+
+def test_healthz(client: Any) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}

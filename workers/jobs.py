@@ -1,0 +1,9 @@
+"""RQ jobs. Each takes ids only and lets exceptions propagate to RQ (Retry, failed registry)."""
+
+from __future__ import annotations
+
+from hotline.services import Services
+
+
+def sweep_now(services: Services) -> None:
+    """Periodic housekeeping: reclaim expired leases, end wrap-ups, match (routing issue)."""

@@ -1,0 +1,48 @@
+"""The ``hotline worker`` process: an RQ worker with RQ's scheduler, plus the sweep."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, build_services
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _sweep_forever(settings: Settings, stop: threading.Event) -> None:
+    """Run the periodic sweep every SWEEP_INTERVAL seconds until ``stop`` is set.
+
+    Written here rather than with RQ's CronScheduler: the sweep must run even when the
+    queues are backed up, and it is one atomic, idempotent Redis script, safe to run from
+    every worker process at once.
+    """
+    from workers import jobs  # noqa: PLC0415
+
+    services = build_services(settings)
+    while not stop.wait(settings.sweep_interval):
+        try:
+            jobs.sweep_now(services)
+        except Exception:  # noqa: BLE001 - the next tick tries again; never kill the thread
+            log.exception("sweep failed; retrying in %ss", settings.sweep_interval)
+
+
+def run_worker(settings: Settings, burst: bool = False) -> None:
+    """Work the dial and default queues until stopped (or empty, with ``burst``)."""
+    services = build_services(settings)
+    stop = threading.Event()
+    if not burst:
+        threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True).start()
+    worker = Worker(
+        [services.queue(DIAL_QUEUE), services.queue(DEFAULT_QUEUE)],
+        connection=services.rq_redis,
+        serializer=JSONSerializer,
+    )
+    try:
+        worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+    finally:
+        stop.set()
