@@ -34,3 +34,9 @@ COUNSELOR_SEQ = PREFIX + "seq:counselor"
 
 #: Hash: daily counters (calls, leads, abandoned, connected, unreachable, ...) by date.
 DAILY_STATS = PREFIX + "stats:{0}"
+
+#: Sorted set per skill bucket: waiting lead ids of one language and insurance, scored by
+#: Lead.queue_score. ``WAITING.format("es", "medicaid")``.
+WAITING = PREFIX + "waiting:{0}:{1}"
+#: Sorted set: every waiting lead id, same scores (position in line, dashboard order).
+WAITING_ALL = PREFIX + "waiting"
