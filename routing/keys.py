@@ -40,3 +40,19 @@ DAILY_STATS = PREFIX + "stats:{0}"
 WAITING = PREFIX + "waiting:{0}:{1}"
 #: Sorted set: every waiting lead id, same scores (position in line, dashboard order).
 WAITING_ALL = PREFIX + "waiting"
+
+# --- Accounts, audit, dispositions (issue 5: console and dashboard) ---------------------
+#: Hash: one web user (username, password_hash, role, counselor_id, created_at).
+USER = PREFIX + "user:{0}"
+#: Hash: username (lower-cased) -> user id.
+USERS_BY_NAME = PREFIX + "users:by-name"
+#: Counter used to mint user ids.
+USER_SEQ = PREFIX + "seq:user"
+#: Stream: the audit log (who read or changed which lead, when). Capped by length.
+AUDIT = PREFIX + "audit"
+#: Set: number digests (routing.phones.number_digest) of people who asked not to be called.
+DO_NOT_CALL = PREFIX + "dnc"
+#: Hash: the disposition of a lead's last call (value, note, by, at, callback_at).
+LEAD_DISPOSITION = PREFIX + "lead:{0}:disposition"
+#: Hash: counselor id -> lead id awaiting that counselor's disposition (wrap-up).
+AWAITING_DISPOSITION = PREFIX + "awaiting-disposition"
