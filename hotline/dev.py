@@ -14,7 +14,8 @@ import click
 from hotline.cli import spawn, stop_all
 from hotline.redis_server import ensure_embedded_redis
 
-#: Port of the local Twilio stand-in started when no Twilio credentials are set.
+#: Port of the local Twilio stand-in started when no Twilio credentials are set
+#: (STANDIN_PORT overrides it).
 STANDIN_PORT = 5050
 
 
@@ -31,22 +32,23 @@ def run_dev(worker_count: int) -> None:
         env["REDIS_URL"] = ensure_embedded_redis(Path(env.get("HOTLINE_VAR_DIR", "var")))
         click.echo(f"Redis (embedded, AOF under ./var/redis): {env['REDIS_URL']}")
     children = []
+    standin_port = int(env.get("STANDIN_PORT", STANDIN_PORT))
     if not env.get("TWILIO_ACCOUNT_SID"):
         env["TWILIO_ACCOUNT_SID"] = "AC" + secrets.token_hex(16)
         env["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
         if importlib.util.find_spec("twilio_standin") is not None:
-            env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{STANDIN_PORT}"
+            env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{standin_port}"
             children.append(
                 spawn_module(
                     "twilio_standin",
                     [
-                        "--port", str(STANDIN_PORT),
+                        "--port", str(standin_port),
                         "--hotline-url", env["PUBLIC_BASE_URL"],
                     ],
                     env,
                 )
             )
-            click.echo(f"Twilio stand-in:  http://127.0.0.1:{STANDIN_PORT}")
+            click.echo(f"Twilio stand-in:  http://127.0.0.1:{standin_port}")
     children.append(spawn(["web", "--bind", f"127.0.0.1:{port}"], env))
     children.extend(spawn(["worker"], env) for _ in range(worker_count))
     base = env["PUBLIC_BASE_URL"]
