@@ -41,6 +41,27 @@ WAITING = PREFIX + "waiting:{0}:{1}"
 #: Sorted set: every waiting lead id, same scores (position in line, dashboard order).
 WAITING_ALL = PREFIX + "waiting"
 
+# --- Matching and callbacks (issue 3: routing) -------------------------------------------
+#: Sorted set of idle counselor ids by idle-since: ``IDLE.format(lang, ins)`` per insurance
+#: served (a counselor with no specialisation is in all six) and ``IDLE.format(lang, "any")``.
+IDLE = PREFIX + "idle:{0}:{1}"
+#: Hash: one reservation (a lead offered to a counselor: the callback call's state).
+RESERVATION = PREFIX + "reservation:{0}"
+#: Counter used to mint reservation ids.
+RESERVATION_SEQ = PREFIX + "seq:reservation"
+#: Sorted set: live reservation id -> lease expiry (Unix s); the sweep reclaims expired ones.
+LEASES = PREFIX + "leases"
+#: Sorted set: counselor id -> end of wrap-up (Unix s).
+WRAPUPS = PREFIX + "wrapups"
+#: Sorted set: lead id -> when it is due back in line (retry_wait and deferred leads).
+DUE = PREFIX + "due"
+#: String set once (NX, expires) per reservation and leg: a retried job never dials twice.
+DIAL_GUARD = PREFIX + "dial:{0}:{1}"
+#: String: next free outbound-call slot (Unix s), shared by every worker (pacing).
+PACING = PREFIX + "pacing"
+#: List of recent handle times (s) of bridged calls, newest first (wait estimates).
+HANDLE_TIMES = PREFIX + "handle-times"
+
 # --- Accounts, audit, dispositions (issue 5: console and dashboard) ---------------------
 #: Hash: one web user (username, password_hash, role, counselor_id, created_at).
 USER = PREFIX + "user:{0}"
