@@ -1,0 +1,81 @@
+"""The baseline of the webhook measurement: a bare Flask endpoint answering a fixed <Gather>,
+served by gunicorn with exactly the configuration of ``hotline web``.
+
+``python -m bench.bare_app --bind 127.0.0.1:8001``
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from flask import Flask, Response
+from twilio.twiml.voice_response import VoiceResponse
+
+#: Kept equal to hotline.cli.web's gunicorn settings, so the ratio measures our code only.
+#: (WEB_CONCURRENCY workers is passed in, like `hotline web` reads it.)
+GUNICORN_CONFIG: dict[str, Any] = {
+    "worker_class": "gthread",
+    "threads": 8,
+    "timeout": 30,
+    "accesslog": "-",
+}
+
+
+def _gather() -> str:
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf", num_digits=1, timeout=5, action="/twilio/ivr/situation", method="POST"
+    )
+    gather.say(
+        "If you are calling for yourself, press 1. For someone else, press 2.",
+        voice="Polly.Joanna",
+        language="en-US",
+    )
+    response.redirect("/twilio/ivr/situation", method="POST")
+    return str(response)
+
+
+def create_bare_app() -> Flask:
+    """A Flask app whose every POST answers the same Gather."""
+    app = Flask(__name__)
+    body = _gather()
+
+    @app.post("/", defaults={"path": ""})
+    @app.post("/<path:path>")
+    def gather(path: str) -> Response:
+        """The fixed TwiML."""
+        return Response(body, mimetype="text/xml")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """For the start-up wait."""
+        return Response("ok", mimetype="text/plain")
+
+    return app
+
+
+def main() -> None:
+    """Serve the bare app with gunicorn."""
+    from gunicorn.app.base import BaseApplication  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bind", required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    class BareWeb(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", args.bind)
+            self.cfg.set("workers", args.workers)
+            for key, value in GUNICORN_CONFIG.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_bare_app()
+
+    BareWeb().run()
+
+
+if __name__ == "__main__":
+    main()
