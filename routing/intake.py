@@ -1,0 +1,413 @@
+"""Intake: an inbound call's IVR session and its lead, in Redis.
+
+One lead per inbound CallSid (``SET NX`` on ``CALL_LEAD``), created as ``intake`` when the
+call arrives, its answers saved as the caller gives them, and queued (``waiting``) when the
+IVR completes or the caller hangs up mid-IVR. The IVR's step, tries and answers live in an
+expiring session hash per CallSid (``IVR_SESSION``); phone numbers only in the lead hash.
+
+Hang-up mid-IVR: the lead is still queued, flagged ``ivr_abandoned`` and with
+``consent_at`` left at 0 (the caller never confirmed the number). We call them back anyway:
+they called a helpline for help and may have been cut off or interrupted, and a counselor
+seeing the flag knows to open carefully. The number used is the one the IVR holds at that
+moment: the caller ID until the caller asks for a different number (then no number, so no
+lead is queued, since they told us not to use it) and a keyed number once it is valid.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, replace
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import WatchError
+
+from routing import keys, queue, stats
+from routing.ivr import (
+    Finish,
+    Phrase,
+    State,
+    Step,
+    Turn,
+    advance,
+    replay,
+    restart,
+    start,
+    start_pending,
+)
+from routing.leads import Lead, LeadStatus, get_lead, new_lead_id, record_event, save_lead
+from routing.phones import caller_id_number, mask, national_digits, number_digest
+from routing.prompts import spoken_digits, spoken_wait
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Seconds an IVR session is kept after its last step (a call lasts minutes).
+SESSION_TTL = 86400
+#: Seconds the CallSid -> lead link is kept, so a late duplicate never makes a second lead.
+CALL_LEAD_TTL = 30 * 86400
+#: Seconds a number -> pending lead link is kept; it is checked against the lead's status
+#: on every use, so a stale one is harmless.
+PENDING_TTL = 30 * 86400
+#: Daily counter: calls that ended in the IVR with no number we could call back.
+NO_CALLBACK_NUMBER = "no_callback_number"
+#: Call statuses that mean the inbound call is over.
+ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+#: Lead statuses a caller may cancel from (a counselor is not dialing them right now).
+CANCELLABLE = frozenset(
+    s.value for s in (LeadStatus.WAITING, LeadStatus.RETRY_WAIT, LeadStatus.DEFERRED)
+)
+
+
+def pending_key(settings: Settings, phone: str) -> str:
+    """The key holding the pending lead id of a callback number (keyed by its digest)."""
+    return keys.PENDING_BY_NUMBER.format(number_digest(phone, settings.secret_key))
+
+
+def find_pending(r: Redis, settings: Settings, phone: str) -> Lead | None:
+    """The lead still owed a callback at ``phone``, if any."""
+    lead_id = r.get(pending_key(settings, phone))
+    lead = get_lead(r, lead_id) if lead_id else None
+    if lead is None or lead.phone != phone or not LeadStatus(lead.status).pending:
+        return None
+    return lead
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+def answer_call(r: Redis, settings: Settings, call_sid: str, caller_id: str | None) -> Turn:
+    """An inbound call (or a repeated delivery of it): the IVR's first turn."""
+    return _open(r, settings, call_sid, caller_id, restarted=False)
+
+
+def answer_step(
+    r: Redis,
+    settings: Settings,
+    call_sid: str,
+    step: str,
+    digits: str | None,
+    caller_id: str | None,
+) -> Turn:
+    """The caller's answer to ``step``; finishing work (queueing, cancelling) is done here."""
+    loaded = load_session(r, call_sid)
+    if loaded is None:  # no session: start over politely (never an error for the caller)
+        log.info("call %s: no IVR session at step %s, restarting", call_sid, step)
+        return _open(r, settings, call_sid, caller_id, restarted=True)
+    lead_id, state = loaded
+    if state.step.value != step:
+        # A repeated or late request for a step the caller has left: say where they are
+        # (after the end, the same ending again).
+        turn = replay(state)
+    else:
+        turn = advance(state, digits)
+        save_session(r, call_sid, lead_id, turn.state)
+    if turn.finish is not None:
+        turn = _finish(r, settings, lead_id, turn)
+    return turn
+
+
+def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) -> Lead | None:
+    """The inbound call's status callback. A caller who hung up mid-IVR is queued anyway
+    (flagged ivr_abandoned) if we have a number; returns the lead when it was queued now."""
+    if call_status not in ENDED_STATUSES:
+        return None
+    lead_id = r.get(keys.CALL_LEAD.format(call_sid))
+    lead = get_lead(r, lead_id) if lead_id else None
+    if lead is None or lead.call_sid != call_sid or lead.status != LeadStatus.INTAKE:
+        return None  # finished in the IVR, a pending caller's call, or not ours
+    if not lead.phone:
+        fail_no_number(r, lead.id, abandoned=True)
+        return None
+    queued, newly = complete(r, settings, lead.id, abandoned=True)
+    return queued if newly else None
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
+    """(lead id, IVR state) of a call, or None if there is no session."""
+    data = r.hgetall(keys.IVR_SESSION.format(call_sid))
+    if not data or "lead_id" not in data:
+        return None
+    pending = data.get("pending") == "1"
+    phone = ""
+    if not pending:  # the number is kept only in the lead hash
+        phone = r.hget(keys.LEAD.format(data["lead_id"]), "phone") or ""
+    try:
+        state = State(
+            step=Step(data.get("step", Step.LANGUAGE.value)),
+            language=data.get("language", "en"),
+            tries=int(data.get("tries", 0)),
+            situation=data.get("situation", "self"),
+            urgent=data.get("urgent") == "1",
+            insurance=data.get("insurance", "unknown"),
+            phone=phone,
+            pending=pending,
+            place=int(data.get("place", 0)),
+            outcome=data.get("outcome", ""),
+        )
+    except ValueError:  # a session written by another version: start again
+        return None
+    return data["lead_id"], state
+
+
+def save_session(r: Redis, call_sid: str, lead_id: str, state: State) -> None:
+    """Store the IVR state; the answers also go to the lead while it is in intake."""
+    fields: dict[str, str] = {"lead_id": lead_id}
+    for name, value in asdict(state).items():
+        if name == "phone":
+            continue
+        fields[name] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+    key = keys.IVR_SESSION.format(call_sid)
+    pipe = r.pipeline(transaction=True)
+    pipe.hset(key, mapping=fields)
+    pipe.expire(key, SESSION_TTL)
+    pipe.execute()
+    if not state.pending:
+        _save_answers(r, lead_id, state)
+
+
+def _save_answers(r: Redis, lead_id: str, state: State) -> None:
+    """Write the answers to the lead, only while it is still in intake (once queued, its
+    bucket depends on them, so a late request must not change them)."""
+    key = keys.LEAD.format(lead_id)
+    answers = {
+        "language": state.language,
+        "situation": state.situation,
+        "urgent": "1" if state.urgent else "0",
+        "insurance": state.insurance,
+        "phone": state.phone,
+        "updated_at": str(time.time()),
+    }
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                if pipe.hget(key, "status") != LeadStatus.INTAKE.value:
+                    return
+                pipe.multi()
+                pipe.hset(key, mapping=answers)
+                pipe.execute()
+                return
+            except WatchError:
+                continue
+
+
+def _open(
+    r: Redis, settings: Settings, call_sid: str, caller_id: str | None, *, restarted: bool
+) -> Turn:
+    """Find or create the call's lead and session, idempotently per CallSid."""
+    call_key = keys.CALL_LEAD.format(call_sid)
+    phone = caller_id_number(caller_id) or ""
+    lead_id = r.get(call_key)
+    if lead_id is None:
+        pending = find_pending(r, settings, phone) if phone else None
+        candidate = pending.id if pending else new_lead_id(r)
+        if r.set(call_key, candidate, nx=True, ex=CALL_LEAD_TTL):
+            stats.incr(r, stats.CALLS_RECEIVED)
+            if pending is not None:
+                log.info(
+                    "call %s: caller %s has pending lead %s", call_sid, mask(phone), pending.id
+                )
+                return _start_pending(r, call_sid, pending)
+            _create_lead(r, candidate, call_sid, phone)
+            turn = restart(phone) if restarted else start(phone)
+            save_session(r, call_sid, candidate, turn.state)
+            return turn
+        lead_id = r.get(call_key) or candidate
+    # A repeated delivery, or a step whose session expired: rebuild from the lead.
+    loaded = load_session(r, call_sid)
+    if loaded is not None and not restarted:
+        return replay(loaded[1]) if loaded[1].step is not Step.END else _replay_end(loaded)
+    lead = get_lead(r, lead_id)
+    if lead is None:  # the first delivery is still creating it: just greet
+        return restart(phone) if restarted else start(phone)
+    if lead.call_sid != call_sid:
+        return _start_pending(r, call_sid, lead)
+    if lead.status == LeadStatus.INTAKE:
+        turn = restart(lead.phone) if restarted else start(lead.phone)
+        save_session(r, call_sid, lead_id, turn.state)
+        return turn
+    # The IVR already ended for this call: end it the same way again.
+    outcome = Finish.NO_NUMBER if lead.status == LeadStatus.FAILED else Finish.COMPLETE
+    state = State(step=Step.END, language=lead.language, phone=lead.phone, outcome=outcome)
+    save_session(r, call_sid, lead_id, state)
+    return _finish(r, settings, lead_id, replay(state))
+
+
+def _replay_end(loaded: tuple[str, State]) -> Turn:
+    # Only reached for a repeated /twilio/voice after the IVR ended; the caller is gone.
+    return Turn(loaded[1], (Phrase("goodbye"),))
+
+
+def _start_pending(r: Redis, call_sid: str, lead: Lead) -> Turn:
+    place = queue.position(r, lead.id) or 0
+    turn = start_pending(lead.language, place)
+    save_session(r, call_sid, lead.id, turn.state)
+    return turn
+
+
+def _create_lead(r: Redis, lead_id: str, call_sid: str, phone: str) -> Lead:
+    now = time.time()
+    lead = Lead(id=lead_id, call_sid=call_sid, phone=phone, first_call_at=now, created_at=now)
+    save_lead(r, lead)
+    r.zadd(keys.LEADS_BY_TIME, {lead_id: now})
+    record_event(r, lead_id, "call_received", call_sid=call_sid)
+    log.info("call %s: lead %s created (caller %s)", call_sid, lead_id, mask(phone))
+    return lead
+
+
+# --- endings -----------------------------------------------------------------------------
+
+
+def _finish(r: Redis, settings: Settings, lead_id: str, turn: Turn) -> Turn:
+    """Act on how the IVR ended and say the matching closing words."""
+    language = turn.state.language
+    if turn.finish is Finish.COMPLETE:
+        lead, newly = complete(r, settings, lead_id)
+        return replace(turn, say=_closing(r, lead, language), queued=newly)
+    if turn.finish is Finish.NO_NUMBER:
+        fail_no_number(r, lead_id)
+        hotline = spoken_digits(national_digits(settings.hotline_number))
+        return replace(turn, say=(Phrase("no_number", {"hotline": hotline}),))
+    if turn.finish is Finish.CANCEL:
+        cancelled = cancel(r, settings, lead_id)
+        return replace(turn, say=(Phrase("cancelled" if cancelled else "cancel_too_late"),))
+    keep(r, lead_id)
+    return replace(turn, say=(Phrase("kept"),))
+
+
+def _closing(r: Redis, lead: Lead | None, language: str) -> tuple[Phrase, ...]:
+    """Place in line and an honest estimate, or a plain goodbye once no longer in line."""
+    place = queue.position(r, lead.id) if lead is not None else None
+    if place is None:
+        pending = lead is not None and LeadStatus(lead.status).pending
+        return (Phrase("kept" if pending else "goodbye"),)
+    wait = spoken_wait(queue.estimate_wait_seconds(r, place), language)
+    return (Phrase("closing", {"place": place, "wait": wait}),)
+
+
+def complete(
+    r: Redis, settings: Settings, lead_id: str, *, abandoned: bool = False
+) -> tuple[Lead | None, bool]:
+    """Queue an intake lead (status waiting); (lead, True) only for the call that did it,
+    so a repeated request or a racing status callback never queues it twice."""
+    key = keys.LEAD.format(lead_id)
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                data: dict[str, Any] = pipe.hgetall(key)
+                if not data:
+                    return None, False
+                lead = Lead.from_redis(data)
+                if lead.status != LeadStatus.INTAKE or not lead.phone:
+                    pipe.unwatch()
+                    return _requeue_if_lost(r, settings, lead), False
+                now = time.time()
+                lead.status = LeadStatus.WAITING.value
+                lead.ivr_abandoned = abandoned
+                lead.consent_at = 0.0 if abandoned else now  # see the module docstring
+                lead.updated_at = now
+                pipe.multi()
+                pipe.hset(key, mapping=lead.to_redis())
+                pipe.execute()
+                break
+            except WatchError:
+                continue
+    queue.add_waiting(r, settings, lead)
+    r.set(pending_key(settings, lead.phone), lead.id, ex=PENDING_TTL)
+    record_event(r, lead.id, "waiting", ivr_abandoned=abandoned)
+    stats.incr(r, stats.LEADS_CREATED)
+    if abandoned:
+        stats.incr(r, stats.IVR_ABANDONED)
+    log.info(
+        "lead %s waiting: %s, %s, %s, insurance %s, callback %s%s",
+        lead.id,
+        lead.language,
+        lead.situation,
+        "urgent" if lead.urgent else "not urgent",
+        lead.insurance,
+        mask(lead.phone),
+        " (hung up in the IVR)" if abandoned else "",
+    )
+    return lead, True
+
+
+def _requeue_if_lost(r: Redis, settings: Settings, lead: Lead) -> Lead:
+    """A waiting lead missing from the queue (a crash between the status change and
+    add_waiting) goes back in at its fixed score; matching takes it out only by changing
+    its status in the same step, so this never re-adds a lead that is being served."""
+    if lead.status == LeadStatus.WAITING and queue.position(r, lead.id) is None:
+        log.warning("lead %s was waiting but not in line; re-queued", lead.id)
+        queue.add_waiting(r, settings, lead)
+    return lead
+
+
+def fail_no_number(r: Redis, lead_id: str, *, abandoned: bool = False) -> None:
+    """Record that the IVR ended with no number to call back (nothing is queued)."""
+    key = keys.LEAD.format(lead_id)
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                if pipe.hget(key, "status") != LeadStatus.INTAKE.value:
+                    return
+                pipe.multi()
+                pipe.hset(
+                    key,
+                    mapping={
+                        "status": LeadStatus.FAILED.value,
+                        "status_reason": NO_CALLBACK_NUMBER,
+                        "ivr_abandoned": "1" if abandoned else "0",
+                        "updated_at": str(time.time()),
+                    },
+                )
+                pipe.execute()
+                break
+            except WatchError:
+                continue
+    record_event(r, lead_id, "failed", reason=NO_CALLBACK_NUMBER, ivr_abandoned=abandoned)
+    stats.incr(r, NO_CALLBACK_NUMBER)
+    log.info("lead %s: no callback number (%s)", lead_id, "hung up" if abandoned else "IVR")
+
+
+def keep(r: Redis, lead_id: str) -> None:
+    """A caller with a pending callback chose to keep it (their place does not change)."""
+    record_event(r, lead_id, "caller_kept")
+
+
+def cancel(r: Redis, settings: Settings, lead_id: str) -> bool:
+    """Cancel a pending callback at the caller's request (True, also when it already is);
+    False if a counselor is already being connected to them or it has ended otherwise."""
+    key = keys.LEAD.format(lead_id)
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                data: dict[str, Any] = pipe.hgetall(key)
+                if data.get("status") not in CANCELLABLE:
+                    pipe.unwatch()
+                    return data.get("status") == LeadStatus.CANCELLED.value
+                lead = Lead.from_redis(data)
+                pipe.multi()
+                pipe.hset(
+                    key,
+                    mapping={
+                        "status": LeadStatus.CANCELLED.value,
+                        "status_reason": "caller_cancelled",
+                        "updated_at": str(time.time()),
+                    },
+                )
+                pipe.execute()
+                break
+            except WatchError:
+                continue
+    queue.remove_waiting(r, lead)
+    r.delete(pending_key(settings, lead.phone))
+    record_event(r, lead_id, "cancelled", reason="caller_cancelled")
+    log.info("lead %s cancelled by the caller", lead_id)
+    return True

@@ -1,0 +1,320 @@
+"""The caller's IVR as a pure state machine: ``advance(state, digits) -> Turn``.
+
+No Redis and no Flask here: a :class:`State` (where the caller is and what they answered)
+and the digits they pressed go in; the next state, what to say and the next menu (or how
+the call ends) come out. ``routing.intake`` stores states and acts on endings;
+``webhooks`` turns turns into TwiML.
+
+Steps, in order: language (after the emergency notice) -> situation -> urgency ->
+insurance -> caller-id (confirm the caller ID) or enter-number -> confirm-number -> end.
+A caller who already has a callback pending gets the pending menu (keep or cancel) instead.
+Every menu allows ``MAX_TRIES`` tries; after that the safe default is taken, except for a
+callback number, which cannot be guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from routing.phones import InvalidNumber, last_four, national_digits, parse_number
+from routing.prompts import spoken_digits
+
+#: Tries a caller gets at one menu (no input and wrong keys both count).
+MAX_TRIES = 3
+#: Seconds a menu waits for a key press.
+MENU_TIMEOUT = 6
+#: Seconds the number entry waits (keying 10 digits takes longer).
+NUMBER_TIMEOUT = 10
+
+INSURANCE_KEYS = {
+    "1": "ppo",
+    "2": "hmo",
+    "3": "medicaid",
+    "4": "medicare",
+    "5": "none",
+    "6": "unknown",
+}
+
+
+class Step(StrEnum):
+    """An IVR step; its value is the last part of the step's webhook URL."""
+
+    LANGUAGE = "language"
+    SITUATION = "situation"
+    URGENCY = "urgency"
+    INSURANCE = "insurance"
+    CALLER_ID = "caller-id"
+    ENTER_NUMBER = "enter-number"
+    CONFIRM_NUMBER = "confirm-number"
+    PENDING = "pending"
+    END = "end"
+
+
+class Finish(StrEnum):
+    """How a call leaves the IVR."""
+
+    COMPLETE = "complete"  # queue the lead (the caller confirmed a number: consent)
+    NO_NUMBER = "no-number"  # no valid number after MAX_TRIES: nothing to queue
+    KEEP = "keep"  # a caller with a pending callback keeps it
+    CANCEL = "cancel"  # a caller with a pending callback cancels it
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a caller is in the IVR and what they answered so far."""
+
+    step: Step = Step.LANGUAGE
+    language: str = "en"
+    tries: int = 0  # failed tries at the current step
+    situation: str = "self"
+    urgent: bool = False
+    insurance: str = "unknown"
+    phone: str = ""  # the callback number (E.164) so far; empty when there is none
+    pending: bool = False  # the caller already has a callback pending (keep/cancel menu)
+    place: int = 0  # pending callers: place in line (0 when not waiting in line right now)
+    outcome: str = ""  # a Finish value once the IVR has ended
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One prompt to say: a key of routing.prompts, in ``language`` (None: the caller's)."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Menu:
+    """A DTMF menu (Gather) whose answer is posted to ``step``."""
+
+    step: Step
+    num_digits: int = 1
+    finish_on_key: str = ""
+    timeout: int = MENU_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The IVR's answer to one request: say ``say``, then gather ``menu`` or end the call."""
+
+    state: State
+    say: tuple[Phrase, ...]
+    menu: Menu | None = None
+    finish: Finish | None = None
+    #: Set by routing.intake when finishing this turn queued a lead (matching should run).
+    queued: bool = False
+
+
+def start(phone: str = "") -> Turn:
+    """The first turn of a call: the emergency notice and the language menu, in both."""
+    state = State(phone=phone)
+    say = (Phrase("welcome", language="en"), Phrase("welcome", language="es"))
+    return Turn(state, say, _menu(state))
+
+
+def restart(phone: str = "") -> Turn:
+    """Start over, politely, for a request whose call we know nothing about."""
+    first = start(phone)
+    return replace(first, say=(Phrase("restart", language="en"), *first.say))
+
+
+def start_pending(language: str, place: int) -> Turn:
+    """The first turn for a caller with a callback pending: emergency notice, keep or cancel."""
+    state = State(step=Step.PENDING, language=language, pending=True, place=place)
+    return Turn(state, (Phrase("emergency"), *_menu_phrases(state)), _menu(state))
+
+
+def replay(state: State) -> Turn:
+    """The current step again, unchanged (a repeated or stale request)."""
+    if state.step is Step.END:
+        return Turn(state, (), finish=Finish(state.outcome))
+    return Turn(state, _menu_phrases(state), _menu(state))
+
+
+def advance(state: State, digits: str | None) -> Turn:
+    """The caller's answer (``digits``; None or empty when the menu timed out) to the
+    current step."""
+    if state.step is Step.END:
+        return replay(state)
+    return _HANDLERS[state.step](state, (digits or "").strip())
+
+
+# --- steps -----------------------------------------------------------------------------
+
+
+def _language(state: State, digits: str) -> Turn:
+    return _choose(
+        state,
+        digits,
+        {"1": {"language": "en"}, "2": {"language": "es"}},
+        default={"language": "en"},
+        then=Step.SITUATION,
+    )
+
+
+def _situation(state: State, digits: str) -> Turn:
+    return _choose(
+        state,
+        digits,
+        {"1": {"situation": "self"}, "2": {"situation": "other"}},
+        default={"situation": "self"},
+        then=Step.URGENCY,
+    )
+
+
+def _urgency(state: State, digits: str) -> Turn:
+    return _choose(
+        state,
+        digits,
+        {"1": {"urgent": True}, "2": {"urgent": False}},
+        default={"urgent": False},
+        then=Step.INSURANCE,
+    )
+
+
+def _insurance(state: State, digits: str) -> Turn:
+    # A withheld or invalid caller ID (phone empty) goes straight to keying a number in.
+    then = Step.CALLER_ID if state.phone else Step.ENTER_NUMBER
+    options = {key: {"insurance": value} for key, value in INSURANCE_KEYS.items()}
+    return _choose(state, digits, options, default={"insurance": "unknown"}, then=then)
+
+
+def _caller_id(state: State, digits: str) -> Turn:
+    if digits == "1":
+        return _finish(state, Finish.COMPLETE)
+    if digits == "2":
+        return _go(replace(state, phone=""), Step.ENTER_NUMBER)
+    if state.tries + 1 >= MAX_TRIES:
+        # Safe default: they called from this number and heard it read back.
+        return _finish(state, Finish.COMPLETE)
+    return _retry(state, "no_input" if not digits else "wrong_key")
+
+
+def _enter_number(state: State, digits: str) -> Turn:
+    phone = _keyed_number(digits)
+    if phone is not None:
+        return _go(replace(state, phone=phone), Step.CONFIRM_NUMBER)
+    if state.tries + 1 >= MAX_TRIES:
+        return _finish(replace(state, phone=""), Finish.NO_NUMBER)
+    return _retry(state, "no_input" if not digits else "invalid_number")
+
+
+def _keyed_number(digits: str) -> str | None:
+    """The E.164 form of keyed digits, or None unless they make a valid number."""
+    if not digits.isdigit():  # "*" and other keys are never part of a number
+        return None
+    try:
+        return parse_number(digits)
+    except InvalidNumber:
+        return None
+
+
+def _confirm_number(state: State, digits: str) -> Turn:
+    if digits == "1":
+        return _finish(state, Finish.COMPLETE)
+    if digits == "2":
+        return _go(replace(state, phone=""), Step.ENTER_NUMBER)
+    if state.tries + 1 >= MAX_TRIES:
+        # Safe default: the caller keyed this number in themselves.
+        return _finish(state, Finish.COMPLETE)
+    return _retry(state, "no_input" if not digits else "wrong_key")
+
+
+def _pending(state: State, digits: str) -> Turn:
+    if digits == "2":
+        return _finish(state, Finish.CANCEL)
+    if digits == "1" or state.tries + 1 >= MAX_TRIES:
+        return _finish(state, Finish.KEEP)  # keeping their place is the safe default
+    return _retry(state, "no_input" if not digits else "wrong_key")
+
+
+_HANDLERS: dict[Step, Callable[[State, str], Turn]] = {
+    Step.LANGUAGE: _language,
+    Step.SITUATION: _situation,
+    Step.URGENCY: _urgency,
+    Step.INSURANCE: _insurance,
+    Step.CALLER_ID: _caller_id,
+    Step.ENTER_NUMBER: _enter_number,
+    Step.CONFIRM_NUMBER: _confirm_number,
+    Step.PENDING: _pending,
+}
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _choose(
+    state: State,
+    digits: str,
+    options: Mapping[str, Mapping[str, Any]],
+    *,
+    default: Mapping[str, Any],
+    then: Step,
+) -> Turn:
+    """A one-key menu: a listed key moves on with its answer; otherwise retry, and after
+    MAX_TRIES move on with the default answer."""
+    if digits in options:
+        return _go(replace(state, **options[digits]), then)
+    if state.tries + 1 >= MAX_TRIES:
+        return _go(replace(state, **default), then)
+    return _retry(state, "no_input" if not digits else "wrong_key")
+
+
+def _go(state: State, step: Step) -> Turn:
+    moved = replace(state, step=step, tries=0)
+    return Turn(moved, _menu_phrases(moved), _menu(moved))
+
+
+def _retry(state: State, reason: str) -> Turn:
+    again = replace(state, tries=state.tries + 1)
+    if state.step is Step.LANGUAGE:  # the language is not known yet: apologise in both
+        say: tuple[Phrase, ...] = (
+            Phrase(reason, language="en"),
+            Phrase(reason, language="es"),
+        )
+    else:
+        say = (Phrase(reason),)
+    return Turn(again, say + _menu_phrases(again), _menu(again))
+
+
+def _finish(state: State, finish: Finish) -> Turn:
+    ended = replace(state, step=Step.END, tries=0, outcome=finish.value)
+    return Turn(ended, (), finish=finish)
+
+
+def _menu(state: State) -> Menu:
+    if state.step is Step.ENTER_NUMBER:
+        return Menu(state.step, num_digits=10, finish_on_key="#", timeout=NUMBER_TIMEOUT)
+    return Menu(state.step)
+
+
+def _menu_phrases(state: State) -> tuple[Phrase, ...]:
+    """What the current step's menu says."""
+    step = state.step
+    if step is Step.LANGUAGE:
+        if state.tries == 0:
+            return (Phrase("welcome", language="en"), Phrase("welcome", language="es"))
+        return (Phrase("language_menu", language="en"), Phrase("language_menu", language="es"))
+    if step is Step.SITUATION:
+        return (Phrase("situation_menu"),)
+    if step is Step.URGENCY:
+        return (Phrase(f"urgency_menu_{state.situation}"),)
+    if step is Step.INSURANCE:
+        return (Phrase("insurance_menu"),)
+    if step is Step.CALLER_ID:
+        return (Phrase("caller_id_menu", {"last_four": spoken_digits(last_four(state.phone))}),)
+    if step is Step.ENTER_NUMBER:
+        return (Phrase("enter_number"),)
+    if step is Step.CONFIRM_NUMBER:
+        digits = spoken_digits(national_digits(state.phone))
+        return (Phrase("confirm_number_menu", {"digits": digits}),)
+    if step is Step.PENDING:
+        if state.place:
+            return (Phrase("pending_menu", {"place": state.place}),)
+        return (Phrase("pending_menu_no_place"),)
+    return ()
