@@ -7,10 +7,13 @@ the number waiting.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from redis import Redis
 
-from routing import keys
-from routing.leads import INSURANCE, LANGUAGES, Lead
+from routing import keys, stats
+from routing.leads import INSURANCE, LANGUAGES, Lead, LeadStatus
 from settings import Settings
 
 #: Average minutes a callback occupies a counselor, for the estimate given to callers before
@@ -29,9 +32,18 @@ def all_bucket_keys() -> list[str]:
 
 
 def add_waiting(r: Redis, settings: Settings, lead: Lead) -> None:
-    """Put a lead in line at its fixed score (a retry returns to its original place)."""
+    """Put a lead in line at its fixed score (a retry returns to its original place).
+
+    Its status becomes ``waiting`` in the same transaction, because matching only takes
+    leads whose hash says so; call it after the lead is saved, then request a match.
+    """
     score = lead.queue_score(settings.urgent_head_start, settings.self_head_start)
+    now = time.time()
+    lead.status = LeadStatus.WAITING.value
     pipe = r.pipeline(transaction=True)
+    # queued_at starts the clock of the insurance-specialist preference (WIDEN_AFTER_SECONDS).
+    pipe.hset(keys.LEAD.format(lead.id),
+              mapping={"status": lead.status, "queued_at": repr(now), "updated_at": repr(now)})
     pipe.zadd(bucket_key(lead.language, lead.insurance), {lead.id: score})
     pipe.zadd(keys.WAITING_ALL, {lead.id: score})
     pipe.execute()
@@ -60,7 +72,59 @@ def waiting_count(r: Redis) -> int:
 def estimate_wait_seconds(r: Redis, place: int) -> int:
     """An honest estimate of the wait for the caller at ``place`` in line.
 
-    Refined by the routing issue with the number of counselors working and their real
-    handle times; until then, one handle time per place ahead.
+    Places ahead times the average handle time of recent bridged calls (talk plus
+    wrap-up), shared among the counselors working now; one handle time per place while
+    nobody is working, since we cannot promise more.
     """
-    return max(60, place * DEFAULT_HANDLE_SECONDS)
+    recent = [int(x) for x in r.lrange(keys.HANDLE_TIMES, 0, -1)]
+    handle = sum(recent) / len(recent) if recent else DEFAULT_HANDLE_SECONDS
+    working = _counselors_working(r)
+    return max(60, int(place * handle / max(1, working)))
+
+
+def _counselors_working(r: Redis) -> int:
+    """Counselors not offline (free, being dialed, on a call or in wrap-up)."""
+    ids = list(r.smembers(keys.COUNSELORS))  # type: ignore[arg-type]
+    pipe = r.pipeline(transaction=False)
+    for cid in ids:
+        pipe.hget(keys.COUNSELOR.format(cid), "status")
+    return sum(1 for status in pipe.execute() if status and status != "offline")
+
+
+def waiting_leads(r: Redis, limit: int = 200, offset: int = 0) -> list[Lead]:
+    """Waiting leads in serving order (best score first)."""
+    from routing.leads import get_lead  # noqa: PLC0415 - keeps the import graph flat
+
+    ids = r.zrange(keys.WAITING_ALL, offset, offset + limit - 1)
+    return [lead for lead in (get_lead(r, i) for i in ids) if lead is not None]
+
+
+def snapshot(r: Redis, settings: Settings, limit: int = 200,
+             now: float | None = None) -> dict[str, Any]:
+    """The queue as the API and dashboard show it: waiting callbacks (masked), counselors
+    and today's numbers."""
+    from routing.counselors import list_counselors  # noqa: PLC0415 - counselors imports us
+
+    now = time.time() if now is None else now
+    waiting = []
+    for place, lead in enumerate(waiting_leads(r, limit), start=1):
+        item = lead.public(now)
+        item["position"] = place
+        waiting.append(item)
+    counselors = [c.public(now) for c in list_counselors(r)]
+    by_status: dict[str, int] = {}
+    for c in counselors:
+        by_status[c["status"]] = by_status.get(c["status"], 0) + 1
+    oldest = max((w["waiting_seconds"] for w in waiting), default=0)
+    return {
+        "waiting": waiting,
+        "counselors": counselors,
+        "stats": {
+            "waiting": waiting_count(r),
+            "longest_wait_seconds": oldest,
+            "reserved": int(r.zcard(keys.LEASES)),
+            "retry_or_deferred": int(r.zcard(keys.DUE)),
+            "counselors_by_status": by_status,
+            "today": stats.day(r, now),
+        },
+    }

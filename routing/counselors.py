@@ -1,0 +1,198 @@
+"""Counselors: who they are, which skills they have, and their state (offline, available,
+reserved, on a call, wrap-up, missed), kept consistent with the idle sets matching reads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from redis import Redis
+
+from routing import keys
+from routing.leads import INSURANCE, LANGUAGES
+from routing.matching import all_idle_keys, idle_key, run_script
+from routing.phones import mask
+
+
+class CounselorStatus(str, Enum):
+    """Where a counselor is in their shift."""
+
+    OFFLINE = "offline"  # not taking calls (a break is offline with a reason)
+    AVAILABLE = "available"  # idle, in the idle sets
+    RESERVED = "reserved"  # being dialed for a callback
+    ON_CALL = "on_call"  # accepted a callback; the caller is being dialed or is bridged
+    WRAP_UP = "wrap_up"  # after a bridged call, until WRAPUP_SECONDS have passed
+    MISSED = "missed"  # idle again after missing an offer (MAX_MISSED_OFFERS -> offline)
+
+
+#: Statuses matching may pick a counselor in.
+FREE = (CounselorStatus.AVAILABLE.value, CounselorStatus.MISSED.value)
+#: Statuses from which a counselor may be put offline at once (not in the middle of a call).
+NOT_ON_A_CALL = (
+    CounselorStatus.OFFLINE.value, CounselorStatus.AVAILABLE.value,
+    CounselorStatus.MISSED.value, CounselorStatus.WRAP_UP.value,
+)
+
+
+class CounselorError(ValueError):
+    """A counselor's details are invalid; the message says which."""
+
+
+@dataclass
+class Counselor:
+    """A counselor. ``insurance`` empty means they serve every insurance."""
+
+    id: str
+    name: str
+    phone: str  # E.164
+    languages: tuple[str, ...] = ("en",)
+    insurance: tuple[str, ...] = ()
+    status: str = CounselorStatus.OFFLINE.value
+    status_reason: str = ""
+    idle_since: float = 0.0
+    missed_offers: int = 0
+    reservation: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @classmethod
+    def from_redis(cls, data: dict[str, str]) -> Counselor:
+        """Rebuild from HGETALL (decoded)."""
+        return cls(
+            id=data["id"],
+            name=data.get("name", ""),
+            phone=data.get("phone", ""),
+            languages=tuple(x for x in data.get("languages", "").split(",") if x),
+            insurance=tuple(x for x in data.get("insurance", "").split(",") if x),
+            status=data.get("status", CounselorStatus.OFFLINE.value),
+            status_reason=data.get("status_reason", ""),
+            idle_since=float(data.get("idle_since") or 0),
+            missed_offers=int(data.get("missed_offers") or 0),
+            reservation=data.get("reservation", ""),
+            created_at=float(data.get("created_at") or 0),
+            updated_at=float(data.get("updated_at") or 0),
+        )
+
+    def to_redis(self) -> dict[str, str]:
+        """Flatten for HSET."""
+        return {
+            "id": self.id, "name": self.name, "phone": self.phone,
+            "languages": ",".join(self.languages), "insurance": ",".join(self.insurance),
+            "status": self.status, "status_reason": self.status_reason,
+            "idle_since": repr(self.idle_since), "missed_offers": str(self.missed_offers),
+            "reservation": self.reservation, "created_at": repr(self.created_at),
+            "updated_at": repr(self.updated_at),
+        }
+
+    def idle_keys(self) -> list[str]:
+        """The idle sets this counselor belongs in while free."""
+        served = self.insurance or INSURANCE
+        out = [idle_key(lang, ins) for lang in self.languages for ins in served]
+        return out + [idle_key(lang, "any") for lang in self.languages]
+
+    def public(self, now: float | None = None) -> dict[str, Any]:
+        """A JSON-safe view (API, dashboard) with the number masked."""
+        now = time.time() if now is None else now
+        free = self.status in FREE
+        return {
+            "id": self.id, "name": self.name, "phone": mask(self.phone),
+            "languages": list(self.languages), "insurance": list(self.insurance),
+            "status": self.status, "status_reason": self.status_reason,
+            "missed_offers": self.missed_offers, "reservation": self.reservation or None,
+            "idle_seconds": max(0, int(now - self.idle_since)) if free else None,
+        }
+
+
+def validate(languages: list[str], insurance: list[str]) -> None:
+    """Raise CounselorError unless the skills are known values."""
+    if not languages:
+        raise CounselorError("languages: at least one of " + ", ".join(LANGUAGES))
+    bad = [x for x in languages if x not in LANGUAGES]
+    if bad:
+        raise CounselorError(f"languages: unknown {bad}; expected {', '.join(LANGUAGES)}")
+    bad = [x for x in insurance if x not in INSURANCE]
+    if bad:
+        raise CounselorError(f"insurance: unknown {bad}; expected {', '.join(INSURANCE)}")
+
+
+def create_counselor(r: Redis, name: str, phone: str, languages: list[str],
+                     insurance: list[str] | None = None) -> Counselor:
+    """Add a counselor (offline until they make themselves available)."""
+    insurance = insurance or []
+    validate(languages, insurance)
+    now = time.time()
+    counselor = Counselor(
+        id=f"C{r.incr(keys.COUNSELOR_SEQ):04d}", name=name, phone=phone,
+        languages=tuple(dict.fromkeys(languages)), insurance=tuple(dict.fromkeys(insurance)),
+        created_at=now, updated_at=now,
+    )
+    pipe = r.pipeline(transaction=True)
+    pipe.hset(keys.COUNSELOR.format(counselor.id), mapping=counselor.to_redis())
+    pipe.sadd(keys.COUNSELORS, counselor.id)
+    pipe.execute()
+    return counselor
+
+
+def get_counselor(r: Redis, counselor_id: str) -> Counselor | None:
+    """Load a counselor, or None."""
+    data = r.hgetall(keys.COUNSELOR.format(counselor_id))
+    return Counselor.from_redis(data) if data else None  # type: ignore[arg-type]
+
+
+def list_counselors(r: Redis) -> list[Counselor]:
+    """Every counselor, by id."""
+    ids = sorted(r.smembers(keys.COUNSELORS))  # type: ignore[arg-type]
+    pipe = r.pipeline(transaction=False)
+    for cid in ids:
+        pipe.hgetall(keys.COUNSELOR.format(cid))
+    return [Counselor.from_redis(d) for d in pipe.execute() if d]
+
+
+def set_state(r: Redis, counselor: Counselor, allowed: tuple[str, ...], status: str, *,
+              now: float | None = None, holding: str = "", wrapup_until: float | None = None,
+              **fields: Any) -> bool:
+    """Atomically move a counselor from one of ``allowed`` to ``status``, joining the idle
+    sets if the new status is free and leaving them otherwise. False if not allowed (or,
+    with ``holding``, if the counselor no longer holds that reservation)."""
+    now = time.time() if now is None else now
+    every = all_idle_keys()
+    join = counselor.idle_keys() if status in FREE else []
+    indexes = " ".join(str(every.index(k) + 1) for k in join)
+    if status in FREE:
+        fields.setdefault("idle_since", repr(now))
+    args: list[Any] = [" ".join(allowed), status, repr(now), holding,
+                       "" if wrapup_until is None else repr(wrapup_until), indexes]
+    for name, value in fields.items():
+        args += [name, value]
+    keys_ = [keys.COUNSELOR.format(counselor.id), keys.WRAPUPS, *every]
+    return bool(run_script(r, "counselor_state", keys_, args))
+
+
+def make_available(r: Redis, counselor: Counselor, now: float | None = None) -> bool:
+    """Counselor says they are ready: join the idle sets (longest idle goes first)."""
+    return set_state(r, counselor, NOT_ON_A_CALL, CounselorStatus.AVAILABLE.value, now=now,
+                     status_reason="", missed_offers="0", reservation="")
+
+
+def make_offline(r: Redis, counselor: Counselor, reason: str = "",
+                 now: float | None = None) -> bool:
+    """Take a counselor out of rotation; False while they are on a call or being dialed."""
+    return set_state(r, counselor, NOT_ON_A_CALL, CounselorStatus.OFFLINE.value, now=now,
+                     status_reason=reason, reservation="")
+
+
+def end_wrapup(r: Redis, counselor_id: str, now: float | None = None) -> bool:
+    """Wrap-up is over: available again (idle since now)."""
+    counselor = get_counselor(r, counselor_id)
+    if counselor is None:
+        r.zrem(keys.WRAPUPS, counselor_id)
+        return False
+    return set_state(r, counselor, (CounselorStatus.WRAP_UP.value,),
+                     CounselorStatus.AVAILABLE.value, now=now, reservation="")
+
+
+def due_wrapups(r: Redis, now: float) -> list[str]:
+    """Counselors whose wrap-up has ended."""
+    return list(r.zrangebyscore(keys.WRAPUPS, "-inf", now, start=0, num=500))

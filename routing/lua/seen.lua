@@ -1,0 +1,6 @@
+-- Remember the highest SequenceNumber seen for one call leg; 1 if this one is new.
+-- KEYS[1] reservation hash   ARGV[1] field   ARGV[2] sequence number
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) <= last then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1

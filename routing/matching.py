@@ -1,0 +1,63 @@
+"""Atomic matching of waiting callbacks with idle counselors (routing/lua/match.lua).
+
+One script call looks only at the 12 bucket heads and the heads of the idle sets, reserves a
+callback and a counselor together under a lease, and repeats; Redis runs scripts one at a
+time, so no counselor ever gets two callbacks and no callback two counselors, whatever the
+number of web and worker processes calling it. Each assignment costs O(log n).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from redis.commands.core import Script
+
+from routing import keys
+from routing.leads import INSURANCE, LANGUAGES
+from settings import Settings
+
+LUA_DIR = Path(__file__).with_name("lua")
+#: Most assignments made by one script call (keeps each call short for Redis).
+MAX_ASSIGNMENTS_PER_CALL = 50
+
+
+@cache
+def _script(name: str) -> Script:
+    # Bytes source: Script hashes it once; redis-py loads it on the first NOSCRIPT reply.
+    return Script(None, (LUA_DIR / f"{name}.lua").read_bytes())  # type: ignore[arg-type]
+
+
+def run_script(r: Redis, name: str, keys_: list[str], args: list[Any]) -> Any:
+    """Run routing/lua/<name>.lua (loaded once per process, then EVALSHA)."""
+    return _script(name)(keys=keys_, args=[str(a) for a in args], client=r)
+
+
+def idle_key(language: str, insurance: str) -> str:
+    """An idle set: counselors speaking ``language`` serving ``insurance`` (or "any")."""
+    return keys.IDLE.format(language, insurance)
+
+
+def all_idle_keys() -> list[str]:
+    """Every idle set, in the fixed order the scripts expect (per bucket, then "any")."""
+    return [idle_key(lang, ins) for lang in LANGUAGES for ins in INSURANCE] + [
+        idle_key(lang, "any") for lang in LANGUAGES
+    ]
+
+
+def match(r: Redis, settings: Settings, now: float | None = None,
+          limit: int = MAX_ASSIGNMENTS_PER_CALL) -> list[str]:
+    """Reserve as many (callback, counselor) pairs as possible; return the reservation ids."""
+    now = time.time() if now is None else now
+    buckets = [keys.WAITING.format(lang, ins) for lang in LANGUAGES for ins in INSURANCE]
+    script_keys = [*buckets, *all_idle_keys(), keys.WAITING_ALL, keys.LEASES,
+                   keys.RESERVATION_SEQ]
+    args = [
+        repr(now), settings.widen_after_seconds, settings.lease_seconds, limit,
+        keys.LEAD.format(""), keys.COUNSELOR.format(""), keys.RESERVATION.format(""),
+        len(INSURANCE),
+    ]
+    return [str(x) for x in run_script(r, "match", script_keys, args)]
