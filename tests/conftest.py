@@ -167,3 +167,27 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {predicate}")
         time.sleep(interval)
+
+
+# --- Twilio stand-in (issue 4) ---------------------------------------------------------
+
+
+@pytest.fixture
+def standin(env: dict[str, str]) -> Iterator[Any]:
+    """A local Twilio stand-in served in this process on a free port.
+
+    It sets ``env["TWILIO_API_BASE_URL"]`` to itself, so request it *before* ``settings``,
+    ``app`` or ``workers`` (list it first in the test's arguments): everything built from
+    ``env`` afterwards talks to it. ``standin.calls`` records REST-created calls with their
+    parameters; ``standin.fail_next(429, 20429, "Too Many Requests")`` injects REST errors.
+    The voice side is off (calls are only recorded) until ``standin.connect(url)`` or
+    ``standin.attach(app, PUBLIC_BASE_URL)``; time runs 50 times faster than real time.
+    """
+    from twilio_standin import Clock, StandIn  # noqa: PLC0415
+
+    stand_in = StandIn(
+        env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], clock=Clock(50.0)
+    ).start()
+    env["TWILIO_API_BASE_URL"] = stand_in.url
+    yield stand_in
+    stand_in.stop()

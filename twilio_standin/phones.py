@@ -1,0 +1,175 @@
+"""Scripted people: how a phone behaves when it rings, and what its owner does on the call.
+
+A :class:`Script` says whether the phone answers (a person, a voicemail, a fax), is busy,
+rings out or fails, and what the person presses at each <Gather> in turn. ``HANG_UP`` at a
+Gather hangs up there (a caller who leaves mid-menu, a counselor who declines).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+#: A Gather entry meaning "hang up here".
+HANG_UP = "hangup"
+#: What a phone can do when it rings: answered by a person or a machine (AMD's answers),
+#: or one of Twilio's unanswered outcomes.
+ANSWERS = ("human", "machine", "fax", "unknown")
+OUTCOMES = (*ANSWERS, "busy", "no-answer", "failed")
+
+
+@dataclass(frozen=True)
+class Script:
+    """What one phone does on one call."""
+
+    #: human | machine | fax | unknown (answered) or busy | no-answer | failed.
+    answer: str = "human"
+    #: Seconds of ringing before the phone is answered (call time, see Clock).
+    ring_seconds: float = 3.0
+    #: For each <Gather>, in order: digits to press, None to stay silent, or HANG_UP.
+    #: When they run out the person stays silent.
+    keys: tuple[str | None, ...] = ()
+    #: Seconds the person stays on once connected to another party before hanging up.
+    talk_seconds: float = 60.0
+    #: Keys come from :meth:`Person.press` (the try-it page), not from ``keys``.
+    interactive: bool = False
+
+    def __post_init__(self) -> None:
+        if self.answer not in OUTCOMES:
+            raise ValueError(f"answer must be one of {OUTCOMES}")
+
+    # --- The people the tests and the simulator use ------------------------------------
+
+    @classmethod
+    def answers(cls, *presses: str | None, talk_seconds: float = 60.0,
+                ring_seconds: float = 3.0) -> Script:
+        """Picks up and presses ``presses`` at successive Gathers (a counselor: "1")."""
+        return cls("human", ring_seconds, tuple(presses), talk_seconds)
+
+    @classmethod
+    def declines(cls, key: str | None = None) -> Script:
+        """Picks up, hears the whisper and hangs up (or presses ``key``, not 1)."""
+        return cls("human", keys=(key if key is not None else HANG_UP,))
+
+    @classmethod
+    def ignores_whisper(cls) -> Script:
+        """Picks up and presses nothing: the whisper's Gather times out."""
+        return cls("human", keys=(None, None, None, None))
+
+    @classmethod
+    def rings_out(cls) -> Script:
+        """Nobody picks up."""
+        return cls("no-answer")
+
+    @classmethod
+    def busy(cls) -> Script:
+        """The line is busy."""
+        return cls("busy")
+
+    @classmethod
+    def fails(cls) -> Script:
+        """The call cannot be connected (carrier failure)."""
+        return cls("failed")
+
+    @classmethod
+    def voicemail(cls, ring_seconds: float = 5.0) -> Script:
+        """Voicemail picks up (answering-machine detection says machine)."""
+        return cls("machine", ring_seconds)
+
+    @classmethod
+    def fax(cls) -> Script:
+        """A fax machine answers."""
+        return cls("fax")
+
+    @classmethod
+    def caller(cls, *presses: str | None, talk_seconds: float = 60.0) -> Script:
+        """Someone who calls (or is called back) and presses ``presses`` at each menu."""
+        return cls("human", 0.0, tuple(presses), talk_seconds)
+
+    @classmethod
+    def browser(cls) -> Script:
+        """A person at the try-it page, pressing keys by hand."""
+        return cls("human", 0.0, (), 3600.0, interactive=True)
+
+    def with_talk(self, seconds: float) -> Script:
+        """The same script, staying ``seconds`` once connected."""
+        return replace(self, talk_seconds=seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (control API)."""
+        return {
+            "answer": self.answer, "ring_seconds": self.ring_seconds, "keys": list(self.keys),
+            "talk_seconds": self.talk_seconds, "interactive": self.interactive,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Script:
+        """Build from the control API's JSON; raise ValueError on bad input."""
+        keys = data.get("keys", [])
+        if not isinstance(keys, list) or not all(k is None or isinstance(k, str) for k in keys):
+            raise ValueError("keys must be a list of strings or nulls")
+        return cls(
+            answer=str(data.get("answer", "human")),
+            ring_seconds=float(data.get("ring_seconds", 3.0)),
+            keys=tuple(keys),
+            talk_seconds=float(data.get("talk_seconds", 60.0)),
+            interactive=bool(data.get("interactive", False)),
+        )
+
+
+class Person:
+    """One person on one call, following a Script (or the keypad, when interactive)."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self._next = 0
+        self._typed: queue.Queue[str] = queue.Queue()
+
+    def press(self, keys: str) -> None:
+        """Keys typed on the try-it page's keypad."""
+        self._typed.put(keys)
+
+    def hang_up(self) -> None:
+        """The try-it page's red button."""
+        self._typed.put(HANG_UP)
+
+    def gather(self, real_timeout: float, wake: threading.Event) -> str | None:
+        """What the person does at a Gather: digits, None (silence) or HANG_UP."""
+        if not self.script.interactive:
+            keys = self.script.keys
+            entry = keys[self._next] if self._next < len(keys) else None
+            self._next += 1
+            return entry
+        deadline = real_timeout
+        while deadline > 0:
+            if wake.is_set():
+                return None
+            try:
+                return self._typed.get(timeout=min(0.1, deadline))
+            except queue.Empty:
+                deadline -= 0.1
+        return None
+
+
+@dataclass
+class Phonebook:
+    """Scripts by phone number; a list plays one script per call, the last one repeating."""
+
+    default: Script = field(default_factory=lambda: Script.answers(talk_seconds=30.0))
+    _scripts: dict[str, list[Script]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __setitem__(self, number: str, script: Script | Sequence[Script]) -> None:
+        with self._lock:
+            self._scripts[number] = [script] if isinstance(script, Script) else list(script)
+
+    def script_for(self, number: str) -> Script:
+        """The script for the next call to or from ``number``."""
+        with self._lock:
+            scripts = self._scripts.get(number)
+            if not scripts:
+                return self.default
+            return scripts.pop(0) if len(scripts) > 1 else scripts[0]

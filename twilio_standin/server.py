@@ -1,0 +1,219 @@
+"""The stand-in itself: a Flask app (REST API + control API) served from a background thread,
+and the state it shares with the calls it runs."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from twilio_standin.calls import Call, CallRegistry, new_sid
+from twilio_standin.clock import Clock
+from twilio_standin.phones import Phonebook, Script
+from twilio_standin.transport import HttpTransport, Transport, WsgiTransport
+
+#: The hotline's own number (Hotline's HOTLINE_NUMBER default).
+DEFAULT_HOTLINE_NUMBER = "+18004927848"
+
+
+class StandIn:
+    """A local Twilio: the Calls REST resource, a TwiML executor, and scripted phones.
+
+    The voice side is off until :meth:`connect` (HTTP) or :meth:`attach` (a WSGI app in
+    this process) says where the hotline is; until then calls are only recorded.
+    """
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        hotline_url: str | None = None,
+        hotline_number: str = DEFAULT_HOTLINE_NUMBER,
+        clock: Clock | None = None,
+        status_callback: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.hotline_number = hotline_number
+        self.clock = clock or Clock()
+        #: Whether inbound calls to the hotline number POST /twilio/status when they end
+        #: (the number's "call status changes" webhook in Twilio's console).
+        self.inbound_status_callback = status_callback
+        self.registry = CallRegistry()
+        self.phones = Phonebook()
+        self.transport: Transport | None = None
+        self.hotline_url: str | None = None
+        self.host, self.port = host, port
+        self._failures: deque[tuple[str, int, int, str]] = deque()
+        self._lock = threading.Lock()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        #: Problems seen on the line (a number dialed twice at once, a webhook that failed).
+        self.anomalies: list[str] = []
+        self.webhook_errors: list[dict[str, Any]] = []
+        self.app = self._build_app()
+        if hotline_url:
+            self.connect(hotline_url)
+
+    # --- Serving -----------------------------------------------------------------------
+
+    def _build_app(self) -> Flask:
+        from twilio_standin import control, rest  # noqa: PLC0415
+
+        app = Flask("twilio_standin")
+        app.extensions["standin"] = self
+        app.register_blueprint(rest.bp)
+        app.register_blueprint(control.bp)
+        return app
+
+    def start(self) -> StandIn:
+        """Serve on ``host:port`` (0: a free port) from a daemon thread."""
+        self._server = make_server(self.host, self.port, self.app, threaded=True)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name="twilio-standin", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted (``python -m twilio_standin``)."""
+        self._server = make_server(self.host, self.port, self.app, threaded=True)
+        self.port = self._server.server_port
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and hang up every call still running."""
+        for call in self.registry.all():
+            if not call.is_final:
+                self.hang_up(call, "completed")
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the stand-in (what TWILIO_API_BASE_URL should be)."""
+        return f"http://{self.host}:{self.port}"
+
+    # --- Where the hotline is ----------------------------------------------------------
+
+    def connect(self, hotline_url: str, *, connect_to: str | None = None) -> None:
+        """Run calls against the hotline at ``hotline_url`` (its PUBLIC_BASE_URL: requests are
+        signed for it), optionally sending them to ``connect_to`` instead (a proxy's view)."""
+        self.hotline_url = hotline_url.rstrip("/")
+        self.transport = HttpTransport(self.hotline_url, connect_to)
+
+    def attach(self, app: Any, public_base_url: str) -> None:
+        """Run calls against a WSGI app in this process, signed for ``public_base_url``."""
+        self.hotline_url = public_base_url.rstrip("/")
+        self.transport = WsgiTransport(app)
+
+    @property
+    def voice_enabled(self) -> bool:
+        """Whether calls are executed (else only recorded)."""
+        return self.transport is not None
+
+    # --- REST-facing operations --------------------------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        """Calls created through the REST API, oldest first, with their parameters."""
+        return [c for c in self.registry.all() if c.direction == "outbound-api"]
+
+    @property
+    def legs(self) -> list[Call]:
+        """Every call leg: inbound, REST-created and dialed, oldest first."""
+        return self.registry.all()
+
+    def fail_next(
+        self, http_status: int, twilio_code: int, message: str, *, times: int = 1,
+        operation: str = "create",
+    ) -> None:
+        """Make the next ``times`` REST ``operation``s (create|fetch|update) fail like Twilio."""
+        with self._lock:
+            for _ in range(times):
+                self._failures.append((operation, http_status, twilio_code, message))
+
+    def take_failure(self, operation: str) -> tuple[int, int, str] | None:
+        """The next injected failure for ``operation``, if any (used by the REST views)."""
+        with self._lock:
+            for i, (op, status, code, message) in enumerate(self._failures):
+                if op == operation:
+                    del self._failures[i]
+                    return status, code, message
+        return None
+
+    def place(self, call: Call) -> None:
+        """Record a new call and, when the voice side is on, start running it."""
+        overlapping = self.registry.active_to(call.to)
+        self.registry.add(call)
+        if overlapping:
+            self.anomalies.append(
+                f"{call.to[-4:]} dialed while call {overlapping[0].sid} to it was still live"
+            )
+        if self.voice_enabled:
+            from twilio_standin.twiml_runner import start_outbound  # noqa: PLC0415
+
+            start_outbound(self, call)
+
+    def hang_up(self, call: Call, status: str) -> None:
+        """REST Status=completed|canceled: canceled ends only queued or ringing calls."""
+        if call.is_final:
+            return
+        if status == "canceled" and call.status not in ("queued", "ringing"):
+            return
+        if not self.voice_enabled:
+            # Nothing is running the call: it simply ends.
+            ended = "canceled" if call.status in ("queued", "ringing") else "completed"
+            self.finish_quietly(call, ended)
+            return
+        call.pending = ("hangup", status)
+        call.wake.set()
+
+    def redirect(self, call: Call, url: str | None, method: str, twiml: str | None) -> None:
+        """REST Url/Twiml: the call leaves its current TwiML for the new one."""
+        call.pending = ("redirect", url, method, twiml)
+        call.wake.set()
+
+    def finish_quietly(self, call: Call, status: str) -> None:
+        """End a call that is not being run (voice side off)."""
+        call.status = status
+        call.end_time = self.clock.now()
+        call.done.set()
+
+    # --- Scripted people -----------------------------------------------------------------
+
+    def phone(self, number: str, script: Script) -> None:
+        """How the phone at ``number`` behaves when the stand-in rings it."""
+        self.phones[number] = script
+
+    def dial_in(self, from_: str, script: Script | None = None, *, to: str | None = None) -> Call:
+        """A person at ``from_`` calls the hotline number and follows ``script``."""
+        if not self.voice_enabled:
+            raise RuntimeError("connect() or attach() the stand-in to a hotline first")
+        call = Call(
+            sid=new_sid(),
+            account_sid=self.account_sid,
+            to=to or self.hotline_number,
+            from_=from_,
+            direction="inbound",
+            created_at=self.clock.now(),
+            status="ringing",
+        )
+        if script is not None:
+            self.phones[from_] = script
+        self.registry.add(call)
+        from twilio_standin.twiml_runner import start_inbound  # noqa: PLC0415
+
+        start_inbound(self, call)
+        return call
