@@ -191,3 +191,17 @@ def standin(env: dict[str, str]) -> Iterator[Any]:
     env["TWILIO_API_BASE_URL"] = stand_in.url
     yield stand_in
     stand_in.stop()
+
+
+# --- Callers (issue 2: intake) ---------------------------------------------------------
+
+
+@pytest.fixture
+def dial_in(twilio: Twilio) -> Any:
+    """``dial_in(number="+12125550147")``: a new inbound caller (see tests/callers.py)."""
+    from tests.callers import Caller  # noqa: PLC0415
+
+    def new_caller(number: str | None = "+12125550147", call_sid: str = "") -> Caller:
+        return Caller(twilio, number, call_sid)
+
+    return new_caller
