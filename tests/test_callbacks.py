@@ -1,0 +1,465 @@
+"""The callback call, counselor first: every outcome, driven the way Twilio would drive it.
+
+The counselor leg is placed through the real twilio client against the local stand-in
+(``standin``: calls are recorded, the voice side is off); the test then plays Twilio's
+voice side itself, posting signed webhooks in Twilio's order, so each flow is deterministic.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+from rq.registry import ScheduledJobRegistry
+from twilio.base.exceptions import TwilioRestException
+
+from hotline.services import DEFAULT_QUEUE, Services
+from routing import callbacks, keys
+from routing import counselors as cs
+from routing.leads import Lead, get_lead, lead_attempts, lead_events, save_lead
+from routing.queue import add_waiting
+from settings import Settings
+from tests.conftest import PUBLIC_BASE_URL, Twilio, parse_twiml
+from workers import jobs
+
+CALLER = "+12125550123"  # New York
+COUNSELOR_PHONE = "+13125550199"
+
+
+@pytest.fixture
+def standin_env(standin: Any, env: dict[str, str]) -> dict[str, str]:
+    """The test environment, pointed at the stand-in (requested before settings)."""
+    return env
+
+
+class Call:
+    """One callback, with Twilio's voice side played by the test."""
+
+    def __init__(self, twilio: Twilio, r: redis.Redis, rid: str):
+        self.twilio, self.r, self.rid = twilio, r, rid
+        self.seq = 0
+
+    def url(self, leg: str) -> str:
+        return f"/twilio/callback/{self.rid}/{leg}"
+
+    def post(self, leg: str, **params: str) -> Any:
+        base = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 31 + "1"}
+        return self.twilio.post(self.url(leg), {**base, **params})
+
+    def counselor_status(self, status: str, seq: int | None = None) -> Any:
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        return self.post("counselor-status", CallStatus=status, SequenceNumber=str(seq))
+
+    def counselor_answers(self, answered_by: str = "human") -> Any:
+        self.counselor_status("in-progress")
+        return parse_twiml(self.post("whisper", AnsweredBy=answered_by, CallStatus="in-progress"))
+
+    def counselor_presses(self, digits: str) -> Any:
+        return parse_twiml(self.post("accept", Digits=digits))
+
+    def caller_answers(self, answered_by: str = "human") -> Any:
+        return parse_twiml(self.post("screen", AnsweredBy=answered_by))
+
+    def dial_ends(self, status: str, **extra: str) -> Any:
+        return parse_twiml(self.post("dial-result", DialCallStatus=status, **extra))
+
+    @property
+    def state(self) -> str:
+        res = callbacks.get_reservation(self.r, self.rid)
+        assert res is not None
+        return res.state
+
+
+def new_lead(r: redis.Redis, settings: Settings, lead_id: str = "L000001", *,
+             age: float = 60, attempts: int = 0, phone: str = CALLER) -> Lead:
+    now = time.time()
+    lead = Lead(id=lead_id, call_sid="CA" + lead_id, phone=phone, language="en",
+                situation="self", urgent=True, insurance="medicaid",
+                first_call_at=now - age, created_at=now - age, attempts=attempts)
+    save_lead(r, lead)
+    add_waiting(r, settings, lead)
+    return lead
+
+
+def new_counselor(r: redis.Redis, name: str = "Ana", phone: str = COUNSELOR_PHONE,
+                  languages: tuple[str, ...] = ("en",)) -> cs.Counselor:
+    c = cs.create_counselor(r, name, phone, list(languages), [])
+    assert cs.make_available(r, c)
+    return c
+
+
+@pytest.fixture
+def offer(standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
+          services: Services, twilio: Twilio) -> Any:
+    """Make an offer: queue a lead, free a counselor, match, dial the counselor."""
+
+    def make(**lead_kw: Any) -> tuple[Call, Lead, cs.Counselor]:
+        lead = new_lead(r, settings, **lead_kw)
+        counselor = new_counselor(r)
+        [rid] = jobs.request_match(services)
+        assert jobs.place_counselor_call(services, rid) == "dialed"
+        return Call(twilio, r, rid), lead, counselor
+
+    return make
+
+
+def score_of(settings: Settings, lead: Lead) -> float:
+    return lead.queue_score(settings.urgent_head_start, settings.self_head_start)
+
+
+def back_in_its_place(r: redis.Redis, settings: Settings, lead: Lead, old_rid: str) -> bool:
+    """The lead went back in line at its original score, not as an attempt. Matching runs
+    again at once, so it may already be offered anew (a new reservation, same score)."""
+    now = get_lead(r, lead.id)
+    assert now is not None and now.attempts == lead.attempts
+    if now.status == "waiting":
+        return r.zscore(keys.WAITING_ALL, lead.id) == pytest.approx(score_of(settings, lead))
+    res = callbacks.get_reservation(r, r.hget(keys.LEAD.format(lead.id), "reservation"))
+    return (now.status == "reserved" and res is not None and res.id != old_rid
+            and res.score == pytest.approx(score_of(settings, lead)))
+
+
+def test_counselor_call_is_placed_through_twilio(offer: Any, standin: Any,
+                                                 settings: Settings) -> None:
+    call, lead, counselor = offer()
+    [placed] = standin.calls
+    assert placed.to == COUNSELOR_PHONE
+    assert placed.from_ == settings.hotline_number
+    assert placed.url == f"{PUBLIC_BASE_URL}/twilio/callback/{call.rid}/whisper"
+    status_url = f"{PUBLIC_BASE_URL}/twilio/callback/{call.rid}/counselor-status"
+    assert placed.status_callback == status_url
+    events = {"initiated", "ringing", "answered", "completed"}
+    assert set(placed.status_callback_events) == events
+    assert placed.timeout == settings.counselor_ring_seconds
+    assert placed.machine_detection == "Enable"
+    res = callbacks.get_reservation(call.r, call.rid)
+    assert res.counselor_call_sid == placed.sid
+    assert res.state == callbacks.COUNSELOR_RINGING
+    # No personal data in any URL Twilio is given.
+    assert CALLER[-7:] not in placed.url and lead.id not in placed.url
+
+
+def test_accept_bridges_then_wrap_up_then_available(
+    offer: Any, r: redis.Redis, settings: Settings, services: Services
+) -> None:
+    call, lead, counselor = offer()
+    whisper = call.counselor_answers()
+    gather = whisper.find("Gather")
+    assert gather.get("numDigits") == "1"
+    assert gather.get("action") == f"{PUBLIC_BASE_URL}{call.url('accept')}"
+    text = gather.find("Say").text
+    assert "Urgent" in text and "Medicaid" in text and "Press 1" in text
+    assert CALLER[-4:] not in text
+
+    doc = call.counselor_presses("1")
+    dial = doc.find("Dial")
+    assert dial.get("callerId") == settings.hotline_number
+    assert dial.get("action") == f"{PUBLIC_BASE_URL}{call.url('dial-result')}"
+    assert dial.get("timeout") == str(settings.caller_ring_seconds)
+    number = dial.find("Number")
+    assert number.text == CALLER
+    assert number.get("url") == f"{PUBLIC_BASE_URL}{call.url('screen')}"
+    assert number.get("machineDetection") == "DetectMessageEnd"
+    assert cs.get_counselor(r, counselor.id).status == "on_call"
+
+    screen = call.caller_answers("human")
+    assert screen.find("Hangup") is None  # the end of the screen's TwiML bridges the call
+    assert get_lead(r, lead.id).status == "connected"
+
+    ended = call.dial_ends("completed", DialCallDuration="300")
+    assert ended.find("Hangup") is not None
+    assert call.state == callbacks.CONNECTED
+    c = cs.get_counselor(r, counselor.id)
+    assert c.status == "wrap_up"
+    assert r.zscore(keys.WRAPUPS, counselor.id) is not None
+    assert [a["outcome"] for a in lead_attempts(r, lead.id)] == ["connected"]
+    assert get_lead(r, lead.id).attempts == 1
+
+    # The counselor's own leg completing afterwards changes nothing.
+    call.counselor_status("completed")
+    assert cs.get_counselor(r, counselor.id).status == "wrap_up"
+    jobs.sweep_now(services, now=time.time() + settings.wrapup_seconds + 1)
+    assert cs.get_counselor(r, counselor.id).status == "available"
+
+
+@pytest.mark.parametrize("status", ["no-answer", "busy", "failed"])
+def test_counselor_not_answering_returns_callback_to_its_place(
+    offer: Any, r: redis.Redis, settings: Settings, status: str
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_status("ringing")
+    call.counselor_status(status)
+    assert call.state == callbacks.MISSED
+    assert back_in_its_place(r, settings, lead, call.rid)
+    c = cs.get_counselor(r, counselor.id)
+    assert c.missed_offers == 1
+    assert r.zscore(keys.LEASES, call.rid) is None
+
+
+def test_counselor_declines_or_ignores_the_whisper(
+    offer: Any, r: redis.Redis, settings: Settings
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    again = call.counselor_presses("7")  # a wrong key asks again
+    assert again.find("Redirect").text.endswith(call.url("whisper"))
+    assert call.state == callbacks.WHISPER
+    call.counselor_presses("2")
+    assert call.state == callbacks.MISSED
+    assert back_in_its_place(r, settings, lead, call.rid)
+    assert cs.get_counselor(r, counselor.id).missed_offers == 1
+
+
+def test_counselor_silence_twice_is_a_decline(offer: Any, r: redis.Redis) -> None:
+    call, lead, _ = offer()
+    call.counselor_answers()
+    assert call.counselor_presses("").find("Redirect") is not None
+    assert call.counselor_presses("").find("Hangup") is not None
+    assert call.state == callbacks.MISSED
+
+
+def test_counselor_voicemail_is_a_miss(offer: Any, r: redis.Redis, settings: Settings) -> None:
+    call, lead, counselor = offer()
+    doc = call.counselor_answers("machine_start")
+    assert doc.find("Gather") is None and doc.find("Hangup") is not None
+    assert call.state == callbacks.MISSED
+    assert back_in_its_place(r, settings, lead, call.rid)
+
+
+def test_missed_offers_in_a_row_put_counselor_offline(
+    standin_env: dict[str, str], r: redis.Redis, settings: Settings, services: Services,
+    twilio: Twilio
+) -> None:
+    lead = new_lead(r, settings)
+    counselor = new_counselor(r)
+    [rid] = jobs.request_match(services)
+    for n in range(1, settings.max_missed_offers + 1):
+        jobs.place_counselor_call(services, rid)
+        Call(twilio, r, rid).counselor_status("no-answer")
+        assert cs.get_counselor(r, counselor.id).missed_offers == n
+        # The webhook matched again at once: the only counselor is offered it anew.
+        rid = r.hget(keys.LEAD.format(lead.id), "reservation")
+    c = cs.get_counselor(r, counselor.id)
+    assert c.status == "offline" and "missed" in c.status_reason
+    assert jobs.request_match(services) == []
+    assert get_lead(r, lead.id).status == "waiting"
+
+
+@pytest.mark.parametrize(
+    ("screen", "dial_status", "outcome"),
+    [
+        (None, "no-answer", "no-answer"),
+        (None, "busy", "busy"),
+        (None, "failed", "failed"),
+        ("machine_end_beep", "completed", "machine"),
+    ],
+)
+def test_caller_not_reached_is_retried_with_backoff(
+    offer: Any, r: redis.Redis, settings: Settings, services: Services,
+    screen: str | None, dial_status: str, outcome: str
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    if screen:
+        doc = call.caller_answers(screen)
+        said = " ".join(s.text for s in doc.iter("Say")).lower()
+        assert doc.find("Hangup") is not None
+        for word in ("addict", "treatment", "recovery", "hotline", "substance", "drug"):
+            assert word not in said
+    before = time.time()
+    told = call.dial_ends(dial_status)
+    assert "not reached" in told.find("Say").text  # the counselor is told
+    assert call.state == callbacks.CALLER_UNREACHED
+    now_lead = get_lead(r, lead.id)
+    assert now_lead.status == "retry_wait" and now_lead.attempts == 1
+    due = r.zscore(keys.DUE, lead.id)
+    assert before + settings.retry_delays[0] - 1 <= due <= time.time() + settings.retry_delays[0]
+    assert [a["outcome"] for a in lead_attempts(r, lead.id)] == [outcome]
+    assert cs.get_counselor(r, counselor.id).status == "available"
+    scheduled = ScheduledJobRegistry(DEFAULT_QUEUE, connection=services.rq_redis)
+    assert any(j.startswith(f"requeue-{lead.id}-") for j in scheduled.get_job_ids())
+
+    # When it is due, it returns at its original score.
+    jobs.sweep_now(services, now=due + 1)
+    back = get_lead(r, lead.id)
+    assert back.status in ("waiting", "reserved")
+    assert back.attempts == 1
+
+
+def test_retries_exhausted_marks_unreachable_with_history(
+    offer: Any, r: redis.Redis, settings: Settings
+) -> None:
+    call, lead, counselor = offer(attempts=len(settings.retry_delays))
+    call.counselor_answers()
+    call.counselor_presses("1")
+    told = call.dial_ends("no-answer")
+    assert "every attempt" in told.find("Say").text
+    done = get_lead(r, lead.id)
+    assert done.status == "unreachable"
+    assert done.attempts == len(settings.retry_delays) + 1
+    assert r.zscore(keys.DUE, lead.id) is None and r.zscore(keys.WAITING_ALL, lead.id) is None
+    assert "unreachable" in [e["event"] for e in lead_events(r, lead.id)]
+
+
+def test_permanent_error_on_caller_leg_fails_the_lead(offer: Any, r: redis.Redis) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    call.dial_ends("failed", ErrorCode="13224")
+    failed = get_lead(r, lead.id)
+    assert failed.status == "failed" and "13224" in failed.status_reason
+    assert cs.get_counselor(r, counselor.id).status == "available"
+
+
+def test_invalid_caller_number_fails_before_any_call(
+    standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
+    services: Services
+) -> None:
+    lead = new_lead(r, settings, phone="+1555")
+    counselor = new_counselor(r)
+    [rid] = jobs.request_match(services)
+    assert jobs.place_counselor_call(services, rid) == "lead-failed"
+    assert standin.calls == []
+    assert get_lead(r, lead.id).status == "failed"
+    assert cs.get_counselor(r, counselor.id).status == "available"
+
+
+@pytest.mark.parametrize(("http", "code"), [(429, 20429), (500, 20500), (503, 20003)])
+def test_transient_rest_errors_propagate_for_rq_retry(
+    standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
+    services: Services, http: int, code: int
+) -> None:
+    new_lead(r, settings)
+    new_counselor(r)
+    [rid] = jobs.request_match(services)
+    standin.fail_next(http, code, "try later")
+    with pytest.raises(TwilioRestException):
+        jobs.place_counselor_call(services, rid)
+    assert callbacks.get_reservation(r, rid).state == callbacks.OFFERED
+    assert jobs.place_counselor_call(services, rid) == "dialed"  # RQ's retry succeeds
+    assert len(standin.calls) == 1
+
+
+def test_permanent_error_on_counselor_leg_puts_counselor_offline(
+    standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
+    services: Services
+) -> None:
+    lead = new_lead(r, settings)
+    counselor = new_counselor(r)
+    [rid] = jobs.request_match(services)
+    standin.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
+    assert jobs.place_counselor_call(services, rid) == "counselor-unreachable"
+    c = cs.get_counselor(r, counselor.id)
+    assert c.status == "offline" and "21211" in c.status_reason
+    assert get_lead(r, lead.id).status == "waiting"
+    assert get_lead(r, lead.id).attempts == 0
+
+
+def test_a_retried_dial_job_never_dials_twice(
+    standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
+    services: Services
+) -> None:
+    new_lead(r, settings)
+    new_counselor(r)
+    [rid] = jobs.request_match(services)
+    # A first run that died after taking the guard, before recording anything.
+    r.set(keys.DIAL_GUARD.format(rid, "counselor"), "1")
+    assert jobs.place_counselor_call(services, rid) == "already-dialed"
+    assert standin.calls == []
+    r.delete(keys.DIAL_GUARD.format(rid, "counselor"))
+    assert jobs.place_counselor_call(services, rid) == "dialed"
+    assert jobs.place_counselor_call(services, rid) == "stale"
+    assert len(standin.calls) == 1
+
+
+def test_duplicate_and_out_of_order_status_callbacks(offer: Any, r: redis.Redis) -> None:
+    call, lead, counselor = offer()
+    call.counselor_status("no-answer", seq=3)
+    call.counselor_status("no-answer", seq=3)  # Twilio's repeat
+    call.counselor_status("ringing", seq=1)  # late
+    call.counselor_status("completed", seq=4)
+    assert call.state == callbacks.MISSED
+    c = cs.get_counselor(r, counselor.id)
+    assert c.missed_offers == 1
+    events = [e["event"] for e in lead_events(r, lead.id)]
+    assert events.count("requeued") == 1
+
+
+def test_repeated_dial_result_counts_one_attempt(offer: Any, r: redis.Redis) -> None:
+    call, lead, _ = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    call.dial_ends("busy")
+    call.dial_ends("busy")
+    call.counselor_status("completed")
+    assert get_lead(r, lead.id).attempts == 1
+    assert len(lead_attempts(r, lead.id)) == 1
+
+
+def test_late_webhooks_of_a_reclaimed_reservation_are_ignored(
+    offer: Any, r: redis.Redis, settings: Settings, services: Services
+) -> None:
+    call, lead, counselor = offer()
+    jobs.sweep_now(services, now=time.time() + settings.lease_seconds + 1)
+    assert call.state == callbacks.RECLAIMED
+    # The lead is back in line at its score and has been offered again (one counselor).
+    assert get_lead(r, lead.id).status == "reserved"
+    assert get_lead(r, lead.id).attempts == 0
+    late = call.counselor_answers()
+    assert late.find("Gather") is None and late.find("Hangup") is not None
+    assert call.counselor_presses("1").find("Dial") is None
+
+
+def test_lease_reclaim_keeps_the_original_score(
+    standin_env: dict[str, str], r: redis.Redis, settings: Settings, services: Services
+) -> None:
+    lead = new_lead(r, settings)
+    counselor = new_counselor(r)
+    [rid] = jobs.request_match(services)
+    # A reserved counselor cannot go offline in the middle of an offer.
+    assert not cs.make_offline(r, cs.get_counselor(r, counselor.id), "break")
+    assert callbacks.reclaim(r, settings, rid)
+    assert r.zscore(keys.WAITING_ALL, lead.id) == pytest.approx(score_of(settings, lead))
+    assert cs.get_counselor(r, counselor.id).status == "available"
+    assert not callbacks.reclaim(r, settings, rid)  # a second sweep changes nothing
+
+
+def test_outside_calling_hours_is_deferred(
+    standin_env: dict[str, str], standin: Any, r: redis.Redis, services: Services,
+    env: dict[str, str]
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from settings import load_settings
+
+    local = datetime.now(ZoneInfo("America/New_York"))
+    # A one-hour window starting three hours from now in the caller's zone: now is outside.
+    start = (local.hour + 3) % 24
+    env["CALLING_HOURS"] = f"{start:02d}:00-{(start + 1) % 24:02d}:00"
+    settings = load_settings(env)
+    services.settings = settings
+    lead = new_lead(r, settings, age=2 * 3600)  # called two hours ago: not exempt
+    counselor = new_counselor(r)
+    [rid] = jobs.request_match(services)
+    assert jobs.place_counselor_call(services, rid) == "deferred"
+    assert standin.calls == []
+    deferred = get_lead(r, lead.id)
+    assert deferred.status == "deferred" and deferred.attempts == 0
+    due = r.zscore(keys.DUE, lead.id)
+    opens = datetime.fromtimestamp(due, ZoneInfo("America/New_York"))
+    assert (opens.hour, opens.minute) == (start, 0)
+    assert cs.get_counselor(r, counselor.id).status == "available"
+    scheduled = ScheduledJobRegistry(DEFAULT_QUEUE, connection=services.rq_redis)
+    assert any(j.startswith(f"requeue-{lead.id}-") for j in scheduled.get_job_ids())
+
+    # A first callback to someone who called in the last hour is not deferred.
+    recent = new_lead(r, settings, "L000002", age=600)
+    [rid2] = jobs.request_match(services)
+    assert callbacks.get_reservation(r, rid2).lead_id == recent.id
+    assert jobs.place_counselor_call(services, rid2) == "dialed"
