@@ -4,6 +4,7 @@ wrk cannot be had, a plain threaded generator (closed loop, keep-alive) as a fal
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import shutil
@@ -34,6 +35,8 @@ class LoadResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    #: The load ran out of prepared requests and repeated them from the start.
+    wrapped: bool = False
 
     @property
     def rps(self) -> float:
@@ -59,30 +62,46 @@ def _lua_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def wrk_script(requests: list[Request]) -> str:
-    """A wrk Lua script cycling through pre-signed POSTs, reporting JSON when done."""
-    rows = []
-    for path, params in requests:
-        rows.append(
+def wrk_script(partitions: list[list[Request]]) -> str:
+    """A wrk Lua script: wrk thread t sends partition t's pre-signed POSTs in order (once
+    through, then again from the start), and the summary is printed as JSON when done."""
+    parts = []
+    for requests in partitions:
+        rows = [
             "{" + f"path={_lua_string(path)}, body={_lua_string(urlencode(params))}, "
             f"sig={_lua_string(sign(path, params))}" + "}"
-        )
+            for path, params in requests
+        ]
+        parts.append("{\n  " + ",\n  ".join(rows) + "\n}")
     return (
-        "local reqs = {\n  " + ",\n  ".join(rows) + "\n}\n"
-        # Each wrk thread has its own Lua state; start threads at different offsets.
-        "local i = math.random(#reqs) - 1\n"
-        "request = function()\n"
-        "  i = i % #reqs + 1\n"
+        "local parts = {\n" + ",\n".join(parts) + "\n}\n"
+        "local threads, counter = {}, 0\n"
+        "function setup(thread)\n"
+        "  counter = counter + 1\n"
+        "  thread:set('tid', counter)\n"
+        "  table.insert(threads, thread)\n"
+        "end\n"
+        "local reqs, i = nil, 0\n"
+        "wrapped = 0\n"
+        "function init(args)\n"
+        "  reqs = parts[(tid - 1) % #parts + 1]\n"
+        "end\n"
+        "function request()\n"
+        "  i = i + 1\n"
+        "  if i > #reqs then i = 1; wrapped = wrapped + 1 end\n"
         "  local q = reqs[i]\n"
         '  return wrk.format("POST", q.path, {["Content-Type"] = '
         '"application/x-www-form-urlencoded", ["X-Twilio-Signature"] = q.sig}, q.body)\n'
         "end\n"
-        "done = function(summary, latency, requests)\n"
+        "function done(summary, latency, requests)\n"
         "  local e = summary.errors\n"
+        "  local w = 0\n"
+        "  for _, t in ipairs(threads) do w = w + (t:get('wrapped') or 0) end\n"
         '  io.write(string.format("BENCH_JSON {\\"requests\\": %d, \\"duration_us\\": %d, '
-        '\\"errors\\": %d, \\"p50\\": %d, \\"p90\\": %d, \\"p99\\": %d, \\"max\\": %d}\\n",\n'
+        '\\"errors\\": %d, \\"wrapped\\": %d, \\"p50\\": %d, \\"p90\\": %d, '
+        '\\"p99\\": %d, \\"max\\": %d}\\n",\n'
         "    summary.requests, summary.duration,\n"
-        "    e.connect + e.read + e.write + e.status + e.timeout,\n"
+        "    e.connect + e.read + e.write + e.status + e.timeout, w,\n"
         "    latency:percentile(50), latency:percentile(90), latency:percentile(99), "
         "latency.max))\n"
         "end\n"
@@ -92,15 +111,16 @@ def wrk_script(requests: list[Request]) -> str:
 def run_wrk(
     wrk: str,
     base: str,
-    requests: list[Request],
+    partitions: list[list[Request]],
     connections: int,
     seconds: float,
     script_dir: Path,
 ) -> LoadResult:
-    """Load ``base`` with wrk (2 threads, ``connections`` keep-alive connections)."""
+    """Load ``base`` with wrk (one thread per partition, ``connections`` keep-alive
+    connections shared among them)."""
     script = script_dir / "load.lua"
-    script.write_text(wrk_script(requests))
-    threads = min(2, connections)
+    script.write_text(wrk_script(partitions))
+    threads = min(len(partitions), connections)
     out = subprocess.run(
         [
             wrk,
@@ -129,37 +149,42 @@ def run_wrk(
         p90_ms=data["p90"] / 1000,
         p99_ms=data["p99"] / 1000,
         max_ms=data["max"] / 1000,
+        wrapped=bool(data["wrapped"]),
     )
 
 
-def run_threads(base: str, requests: list[Request], connections: int, seconds: float) -> LoadResult:
-    """Fallback load: one thread per connection, each POSTing in a closed loop."""
+def run_threads(
+    base: str, partitions: list[list[Request]], connections: int, seconds: float
+) -> LoadResult:
+    """Fallback load: one thread per connection POSTing in a closed loop, all taking the
+    prepared requests in order from one shared cursor."""
     host, port = base.removeprefix("http://").rstrip("/").split(":")
-    prepared = [(path, urlencode(params), sign(path, params)) for path, params in requests]
+    # Interleave the partitions so order within each is kept.
+    ordered = [req for group in itertools.zip_longest(*partitions) for req in group if req]
+    prepared = [(path, urlencode(params), sign(path, params)) for path, params in ordered]
+    cursor = itertools.count()
     latencies: list[float] = []
     errors = [0]
+    wrapped = [False]
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
-    def client(offset: int) -> None:
+    def client() -> None:
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
         mine: list[float] = []
         bad = 0
-        i = offset
         while time.monotonic() < deadline:
-            path, body, signature = prepared[i % len(prepared)]
-            i += 1
+            n = next(cursor)  # itertools.count is atomic under the GIL
+            if n >= len(prepared):
+                wrapped[0] = True
+            path, body, signature = prepared[n % len(prepared)]
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+            }
             started = time.perf_counter()
             try:
-                conn.request(
-                    "POST",
-                    path,
-                    body,
-                    {
-                        "Content-Type": "application/x-www-form-urlencoded",
-                        "X-Twilio-Signature": signature,
-                    },
-                )
+                conn.request("POST", path, body, headers)
                 response = conn.getresponse()
                 response.read()
                 if response.status >= 400:
@@ -175,7 +200,7 @@ def run_threads(base: str, requests: list[Request], connections: int, seconds: f
             errors[0] += bad
 
     started = time.monotonic()
-    threads = [threading.Thread(target=client, args=(n * 7,)) for n in range(connections)]
+    threads = [threading.Thread(target=client) for _ in range(connections)]
     for t in threads:
         t.start()
     for t in threads:
@@ -192,12 +217,13 @@ def run_threads(base: str, requests: list[Request], connections: int, seconds: f
         p90_ms=percentile(ms, 90),
         p99_ms=percentile(ms, 99),
         max_ms=max(ms),
+        wrapped=wrapped[0],
     )
 
 
 def load(
     base: str,
-    requests: list[Request],
+    partitions: list[list[Request]],
     connections: int,
     seconds: float,
     script_dir: Path,
@@ -205,5 +231,5 @@ def load(
 ) -> LoadResult:
     """Load ``base`` with wrk when there is one, else with threads."""
     if wrk:
-        return run_wrk(wrk, base, requests, connections, seconds, script_dir)
-    return run_threads(base, requests, connections, seconds)
+        return run_wrk(wrk, base, partitions, connections, seconds, script_dir)
+    return run_threads(base, partitions, connections, seconds)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from xml.etree import ElementTree
 
+import redis
+
 from bench.common import (
+    ACCOUNT_SID,
     Process,
     Result,
     free_port,
@@ -30,8 +32,11 @@ from bench.loadgen import LoadResult, Request, ensure_wrk, load
 THROUGHPUT_BAR = 0.7
 P99_BAR_MS = 50.0
 CONNECTIONS = (16, 64)
-#: Distinct calls the load cycles through (each its own IVR session in Redis).
-CALLS = 500
+#: Calls walked step by step together; far more than the connections of a wrk thread, so a
+#: call's next step is only sent long after its previous step was answered.
+BLOCK = 256
+#: wrk threads (each takes its own calls).
+THREADS = 2
 
 
 def call_sid(n: int) -> str:
@@ -39,12 +44,17 @@ def call_sid(n: int) -> str:
     return f"CA{n:032x}"
 
 
-def inbound_params(sid: str, n: int) -> dict[str, str]:
-    """What Twilio sends with an inbound call."""
+def caller_number(n: int) -> str:
+    """A distinct valid US number per call (so no caller finds a pending callback)."""
+    return f"+1415{201 + (n // 10000) % 799:03d}{n % 10000:04d}"
+
+
+def inbound_params(n: int) -> dict[str, str]:
+    """What Twilio sends with every request of an inbound call."""
     return {
-        "AccountSid": "AC" + "0" * 31 + "7",
-        "CallSid": sid,
-        "From": f"+1415555{n % 10000:04d}",
+        "AccountSid": ACCOUNT_SID,
+        "CallSid": call_sid(n),
+        "From": caller_number(n),
         "To": "+18004927848",
         "Direction": "inbound",
         "CallStatus": "in-progress",
@@ -52,67 +62,71 @@ def inbound_params(sid: str, n: int) -> dict[str, str]:
     }
 
 
-def first_step(twiml: bytes) -> tuple[str, str]:
-    """The action path of the first <Gather> in a TwiML document and a key it accepts."""
-    root = ElementTree.fromstring(twiml)
-    gather = root.find(".//Gather")
-    if gather is None or not gather.get("action"):
-        raise RuntimeError(f"/twilio/voice answered no <Gather action=...>: {twiml[:300]!r}")
-    action = gather.get("action", "")
-    path = "/" + action.split("://", 1)[-1].split("/", 1)[1] if "://" in action else action
-    return path, "1"
-
-
-def prepare_ivr(base: str, calls: int) -> list[Request]:
-    """Start ``calls`` inbound calls (POST /twilio/voice, signed) and return the load: each
-    call's first IVR step (the Gather's action) pressed with a valid key.
-
-    Pressing the same valid key on the same step again is what Twilio does when it retries a
-    request, so every request of the load does the full work of a step (read the session,
-    validate, save, answer the next prompt) without walking the call out of the IVR.
-    """
-    requests: list[Request] = []
-    for n in range(calls):
-        sid = call_sid(n + 1)
-        params = inbound_params(sid, n)
-        path, key = first_step(signed_post(base, "/twilio/voice", params))
-        requests.append((path, {**params, "Digits": key}))
-    # The step must answer TwiML, not a 403/404/500.
-    ElementTree.fromstring(signed_post(base, *requests[0]))
-    return requests
-
-
-def bare_requests(calls: int) -> list[Request]:
-    """The same request shapes (signed, same sizes) for the bare endpoint."""
-    return [
-        (
-            "/twilio/ivr/situation",
-            {**inbound_params(call_sid(n + 1), n), "Digits": "1"},
-        )
-        for n in range(calls)
+def walk(n: int) -> list[Request]:
+    """Every request of one caller's whole IVR, answers varied by call: the inbound call,
+    language, situation, urgency, insurance, then confirming the caller ID (which queues
+    the lead and asks for matching)."""
+    params = inbound_params(n)
+    keys = [
+        ("language", "1" if n % 10 < 7 else "2"),
+        ("situation", "1" if n % 5 < 3 else "2"),
+        ("urgency", "1" if n % 10 == 0 else "2"),
+        ("insurance", str(1 + n % 6)),
+        ("caller-id", "1"),
+    ]
+    return [("/twilio/voice", params)] + [
+        (f"/twilio/ivr/{step}", {**params, "Digits": digits}) for step, digits in keys
     ]
 
 
-def _round(
-    base: str,
-    requests: list[Request],
-    connections: int,
-    seconds: float,
-    workdir: Path,
-    wrk: str | None,
-) -> LoadResult:
-    return load(base, requests, connections, seconds, workdir, wrk)
+def partitions(first_call: int, requests: int) -> tuple[list[list[Request]], int]:
+    """About ``requests`` requests of fresh calls, one list per wrk thread, in blocks of
+    BLOCK calls sent step by step; and the next unused call number."""
+    per_call = len(walk(0))
+    calls = max(BLOCK * THREADS, -(-requests // per_call))
+    calls = -(-calls // (BLOCK * THREADS)) * BLOCK * THREADS
+    parts: list[list[Request]] = [[] for _ in range(THREADS)]
+    n = first_call
+    while n < first_call + calls:
+        for part in parts:
+            walks = [walk(n + i) for i in range(BLOCK)]
+            n += BLOCK
+            for step in range(per_call):
+                part.extend(w[step] for w in walks)
+    return parts, n
+
+
+def check_walk(base: str, r: redis.Redis, n: int) -> None:
+    """Walk one call through the IVR over HTTP, checking each answer is the TwiML that leads
+    to the next step and that the lead ends up waiting: the load exercises the real path."""
+    from routing import keys  # noqa: PLC0415
+
+    requests = walk(n)
+    for i, (path, params) in enumerate(requests):
+        root = ElementTree.fromstring(signed_post(base, path, params))
+        if i + 1 < len(requests):
+            gather = root.find("Gather")
+            action = gather.get("action", "") if gather is not None else ""
+            if not action.endswith(requests[i + 1][0]):
+                raise RuntimeError(f"{path} did not lead to {requests[i + 1][0]}: {action!r}")
+        elif root.find("Hangup") is None:
+            raise RuntimeError(f"the IVR did not end with <Hangup> after {path}")
+    lead_id = r.get(keys.CALL_LEAD.format(call_sid(n)))
+    status = r.hget(keys.LEAD.format(lead_id), "status") if lead_id else None
+    if status != "waiting":
+        raise RuntimeError(f"the walked call's lead is {status!r}, not waiting")
 
 
 def run(quick: bool = False) -> Result:
     """Measure, alternating bare and IVR runs so both see the same machine noise."""
-    result = Result("webhook", "Webhook speed (IVR step vs bare <Gather>, gunicorn)")
+    result = Result("webhook", "Webhook speed (IVR steps vs bare <Gather>, gunicorn)")
     wrk = ensure_wrk()
     seconds = 1.0 if quick else 5.0
     rounds = 1 if quick else 3
-    calls = 20 if quick else CALLS
     workdir = scratch_dir("webhook")
+    runs: dict[tuple[str, int], list[LoadResult]] = {}
     with private_redis("webhook-redis") as redis_server:
+        r = redis.Redis.from_url(redis_server.url, decode_responses=True)
         env = hotline_env(redis_server.url)
         ivr_port, bare_port = free_port(), free_port()
         ivr = hotline_process(
@@ -135,37 +149,45 @@ def run(quick: bool = False) -> Result:
             ivr_base, bare_base = f"http://127.0.0.1:{ivr_port}", f"http://127.0.0.1:{bare_port}"
             wait_http(ivr_base + "/healthz", ivr)
             wait_http(bare_base + "/healthz", bare)
-            ivr_requests = prepare_ivr(ivr_base, calls)
-            bare_reqs = bare_requests(calls)
-            # Warm both (imports, first-request set-up, connection pools).
-            _round(ivr_base, ivr_requests, 4, 1, workdir, wrk)
-            _round(bare_base, bare_reqs, 4, 1, workdir, wrk)
-            runs: dict[tuple[str, int], list[LoadResult]] = {}
+            check_walk(ivr_base, r, 1)
+            # Warm both (imports, first requests, pools) and size the runs from the IVR's pace.
+            parts, next_call = partitions(2, 600 if quick else 3000)
+            warm = load(ivr_base, parts, 16, 1, workdir, wrk)
+            load(bare_base, parts, 16, 1, workdir, wrk)
+            per_run = int(max(warm.rps, 100) * seconds * 4)
             for _ in range(rounds):
                 for connections in CONNECTIONS:
-                    for name, base, reqs in (
-                        ("bare", bare_base, bare_reqs),
-                        ("ivr", ivr_base, ivr_requests),
-                    ):
+                    # Fresh calls for every run: each IVR request is a real step of a call.
+                    parts, next_call = partitions(next_call, per_run)
+                    for name, base in (("bare", bare_base), ("ivr", ivr_base)):
                         runs.setdefault((name, connections), []).append(
-                            _round(base, reqs, connections, seconds, workdir, wrk)
+                            load(base, parts, connections, seconds, workdir, wrk)
                         )
                         if not ivr.alive() or not bare.alive():
                             raise RuntimeError("a server died under load")
                         time.sleep(0.2)
+            from routing.queue import waiting_count  # noqa: PLC0415
+
+            queued = waiting_count(r)
         finally:
             ivr.stop()
             bare.stop()
+            r.close()
     tool = next(iter(runs.values()))[0].tool
     result.notes.append(
         f"Load: {tool}; {rounds} round(s) of {seconds:g} s per server and connection count, "
-        "bare and IVR alternating; figures are the median round. Requests are signed "
-        f"POSTs cycling through {calls} calls, each already answered at /twilio/voice; the "
-        "IVR request is the first menu step with a valid key (see bench/webhook.py)."
+        "bare and IVR alternating; figures are the median round. Every IVR request is a real, "
+        "signed step of a fresh call walked through the whole IVR in order (inbound call, "
+        "language, situation, urgency, insurance, caller-ID confirmation that queues the lead "
+        f"and enqueues matching); {queued:,} leads were queued by the load. The bare server "
+        "gets the same requests (same sizes) and answers a fixed <Gather>."
     )
+    if any(x.wrapped for (name, _), rs in runs.items() if name == "ivr" for x in rs):
+        result.notes.append("Warning: an IVR run used up its prepared calls and repeated them.")
     result.notes.append(
         "Both servers: gunicorn gthread, WEB_CONCURRENCY workers x 8 threads, access log on "
-        "(hotline web's configuration); the load generator runs on the same 2 cores."
+        "(hotline web's configuration), LOG_LEVEL=WARNING; the load generator shares the "
+        "machine's cores."
     )
     result.table.append(
         ["server", "connections", "requests/s", "p50 ms", "p90 ms", "p99 ms", "errors"]
@@ -195,8 +217,9 @@ def run(quick: bool = False) -> Result:
             ratio >= THROUGHPUT_BAR,
         )
         result.add(f"IVR requests/s, {connections} connections", round(ivr_rps), "req/s")
-        p99 = median([x.p99_ms for x in ivr_runs])
+        result.add(f"bare requests/s, {connections} connections", round(bare_rps), "req/s")
         p50 = median([x.p50_ms for x in ivr_runs])
+        p99 = median([x.p99_ms for x in ivr_runs])
         result.add(f"IVR p50 latency, {connections} connections", round(p50, 2), "ms")
         if connections == 16:
             result.add(
