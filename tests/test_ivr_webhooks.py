@@ -427,3 +427,16 @@ def test_no_personal_data_in_any_url(dial_in: Any) -> None:
         caller.presses(key)
     assert all(url.startswith(PUBLIC_BASE_URL + "/twilio/ivr/") for url in urls)
     assert not any(digit in url for url in urls for digit in "0123456789")
+
+
+@pytest.mark.parametrize("step", list(TO_STEP))
+@pytest.mark.parametrize("garbage", ["abc", "١", "1 2", "1" * 200, "<Say>", "%00", "*#*"])
+def test_garbage_digits_never_break_the_call(
+    dial_in: Any, r: redis.Redis, step: str, garbage: str
+) -> None:
+    caller = dial_in()
+    caller.dials()
+    caller.answers(*TO_STEP[step])
+    caller.presses(garbage)  # parse_twiml: a 200 with TwiML, never a 500
+    assert caller.step == step and not caller.hung_up  # a wrong key: asked again
+    assert lead_of(r, caller).status == LeadStatus.INTAKE
