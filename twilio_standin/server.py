@@ -12,7 +12,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from twilio_standin.calls import Call, CallRegistry, new_sid
 from twilio_standin.clock import Clock
-from twilio_standin.phones import Phonebook, Script
+from twilio_standin.phones import Person, Phonebook, Script
 from twilio_standin.transport import HttpTransport, Transport, WsgiTransport
 
 #: The hotline's own number (Hotline's HOTLINE_NUMBER default).
@@ -57,6 +57,8 @@ class StandIn:
         #: Problems seen on the line (a number dialed twice at once, a webhook that failed).
         self.anomalies: list[str] = []
         self.webhook_errors: list[dict[str, Any]] = []
+        #: The person on each running leg, by CallSid (the keypad of the try-it page).
+        self.people: dict[str, Person] = {}
         self.app = self._build_app()
         if hotline_url:
             self.connect(hotline_url)
@@ -153,14 +155,29 @@ class StandIn:
                     return status, code, message
         return None
 
+    def register_leg(self, call: Call) -> None:
+        """Record a new outgoing leg, noting a number dialed while already on a call."""
+        with self._lock:
+            overlapping = self.registry.active_to(call.to)
+            self.registry.add(call)
+            if overlapping:
+                # Never a full number in a message: the last two digits identify it in tests.
+                self.anomalies.append(
+                    f"***{call.to[-2:]} dialed ({call.sid}) while {overlapping[0].sid} to it "
+                    "was still live"
+                )
+
+    def record_webhook_error(
+        self, call: Call, kind: str, url: str, status: int | None, detail: str
+    ) -> None:
+        """A webhook that failed (Twilio's debugger would show it)."""
+        self.webhook_errors.append(
+            {"call": call.sid, "kind": kind, "url": url, "status": status, "detail": detail}
+        )
+
     def place(self, call: Call) -> None:
         """Record a new call and, when the voice side is on, start running it."""
-        overlapping = self.registry.active_to(call.to)
-        self.registry.add(call)
-        if overlapping:
-            self.anomalies.append(
-                f"{call.to[-4:]} dialed while call {overlapping[0].sid} to it was still live"
-            )
+        self.register_leg(call)
         if self.voice_enabled:
             from twilio_standin.twiml_runner import start_outbound  # noqa: PLC0415
 
