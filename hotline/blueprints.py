@@ -10,6 +10,10 @@ from flask import Blueprint, Flask
 def all_blueprints() -> list[Blueprint]:
     """Every blueprint beside the Twilio webhooks, registered by the app factory."""
     found: list[Blueprint] = []
+    # Issue 3: the JSON API.
+    from hotline import api  # noqa: PLC0415
+
+    found.append(api.bp)
     return found
 
 
