@@ -14,10 +14,18 @@ def all_blueprints() -> list[Blueprint]:
     from hotline import api  # noqa: PLC0415
 
     found.append(api.bp)
+    # Issue 5: sign-in, counselor console, supervisor dashboard, admin.
+    from hotline import admin, auth, console, dashboard  # noqa: PLC0415
+
+    found += [auth.bp, console.bp, dashboard.bp, admin.bp]
     return found
 
 
 def all_initialisers() -> list[Callable[[Flask], None]]:
     """Functions that set up extensions (login, CSRF, rate limits) on the app."""
     found: list[Callable[[Flask], None]] = []
+    # Issue 5: Flask-Login, CSRF on every form, the login rate limiter.
+    from hotline import auth  # noqa: PLC0415
+
+    found.append(auth.init_auth)
     return found

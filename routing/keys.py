@@ -77,3 +77,6 @@ DO_NOT_CALL = PREFIX + "dnc"
 LEAD_DISPOSITION = PREFIX + "lead:{0}:disposition"
 #: Hash: counselor id -> lead id awaiting that counselor's disposition (wrap-up).
 AWAITING_DISPOSITION = PREFIX + "awaiting-disposition"
+#: String set once (NX, expires) per user and lead: the console's one-second refresh of an
+#: open call is audited as one read per viewing, not one per refresh.
+AUDIT_SEEN = PREFIX + "audit-seen:{0}:{1}"

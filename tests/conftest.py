@@ -169,6 +169,63 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
         time.sleep(interval)
 
 
+# --- Web users (issue 5: console and dashboard) -----------------------------------------
+WEB_PASSWORD = "correct horse battery"
+
+
+class AuthActions:
+    """Create web users and sign in and out through the real forms (with their CSRF token)."""
+
+    def __init__(self, client: FlaskClient, r: redis.Redis):
+        self.client = client
+        self.r = r
+
+    def create(self, username: str, role: str, counselor_id: str = "") -> Any:
+        """A user with WEB_PASSWORD."""
+        from hotline.users import create_user  # noqa: PLC0415
+
+        return create_user(self.r, username, WEB_PASSWORD, role, counselor_id=counselor_id)
+
+    def csrf_token(self, path: str = "/login") -> str:
+        """The CSRF token of the form on ``path`` (read from the page, as a browser would)."""
+        import re  # noqa: PLC0415
+
+        page = self.client.get(path, follow_redirects=True).get_data(as_text=True)
+        match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+            r'name="csrf-token" content="([^"]+)"', page
+        )
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def login(self, username: str, password: str = WEB_PASSWORD) -> Any:
+        """POST the sign-in form."""
+        token = self.csrf_token("/login")
+        return self.client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": token}
+        )
+
+    def logout(self) -> Any:
+        """POST the sign-out form."""
+        return self.client.post("/logout", data={"csrf_token": self.csrf_token("/login")})
+
+    def as_role(self, role: str, counselor_id: str = "") -> Any:
+        """Create a user of ``role`` (a counselor gets a counselor record) and sign in."""
+        if role == "counselor" and not counselor_id:
+            from routing.counselors import create_counselor  # noqa: PLC0415
+
+            counselor_id = create_counselor(self.r, "Dana", "+12125550100", ["en"]).id
+        user = self.create(f"{role}-{counselor_id or 'x'}", role, counselor_id=counselor_id)
+        response = self.login(user.username)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+
+@pytest.fixture
+def auth(client: FlaskClient, r: redis.Redis) -> AuthActions:
+    """Sign-in helper for the web pages."""
+    return AuthActions(client, r)
+
+
 # --- Twilio stand-in (issue 4) ---------------------------------------------------------
 
 

@@ -1,0 +1,134 @@
+"""Admin pages: user accounts (roles, links to counselors, passwords, switching off) and
+counselors (add; editing is the dashboard's counselor form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from hotline import users
+from hotline.auth import admin_required
+from hotline.services import get_redis
+from routing.counselors import CounselorError, create_counselor, get_counselor, list_counselors
+from routing.leads import INSURANCE, LANGUAGES
+from routing.phones import InvalidNumber, parse_number
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _page(**extra: Any) -> Any:
+    r = get_redis()
+    context = {
+        "users": users.all_users(r),
+        "counselors": list_counselors(r),
+        "roles": users.ROLES,
+        "languages": LANGUAGES,
+        "insurance": INSURANCE,
+        "user_form": {"username": "", "role": "counselor", "counselor_id": ""},
+        "form": {"name": "", "phone": "", "languages": ["en"], "insurance": []},
+        "user_error": None,
+        "counselor_error": None,
+        "min_password": users.MIN_PASSWORD_LENGTH,
+    }
+    context.update(extra)
+    return render_template("admin.html", **context)
+
+
+@bp.get("/")
+@admin_required
+def index() -> Any:
+    """Users and counselors."""
+    return _page()
+
+
+@bp.post("/users")
+@admin_required
+def add_user() -> Any:
+    """Create an account."""
+    form = {
+        "username": request.form.get("username", ""),
+        "role": request.form.get("role", ""),
+        "counselor_id": request.form.get("counselor_id", ""),
+    }
+    r = get_redis()
+    if form["counselor_id"] and get_counselor(r, form["counselor_id"]) is None:
+        return _page(user_form=form, user_error="counselor_id: no such counselor"), 400
+    try:
+        user = users.create_user(
+            r,
+            form["username"],
+            request.form.get("password", ""),
+            form["role"],
+            counselor_id=form["counselor_id"],
+        )
+    except users.UserError as exc:
+        return _page(user_form=form, user_error=str(exc)), 400
+    flash(f"Account {user.username} created.", "success")
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/users/<user_id>")
+@admin_required
+def change_user(user_id: str) -> Any:
+    """Change a role, the counselor link or the password, or switch an account on or off."""
+    r = get_redis()
+    user = users.get_user(r, user_id)
+    if user is None:
+        abort(404)
+    role = request.form.get("role") or None
+    active = {"1": True, "0": False}.get(request.form.get("active", ""))
+    password = request.form.get("password") or None
+    demoting_last_admin = (
+        user.role == users.Role.ADMIN.value
+        and ((role and role != user.role) or active is False)
+        and users.count_admins(r) <= 1
+    )
+    if demoting_last_admin:
+        return _page(user_error="The last admin cannot be demoted or switched off."), 400
+    if user.id == current_user.id and active is False:
+        return _page(user_error="You cannot switch off your own account."), 400
+    try:
+        users.update_user(
+            r,
+            user_id,
+            role=role,
+            counselor_id=request.form.get("counselor_id"),
+            active=active,
+            password=password,
+        )
+    except users.UserError as exc:
+        return _page(user_error=f"{user.username}: {exc}"), 400
+    flash(f"Account {user.username} updated.", "success")
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/counselors")
+@admin_required
+def add_counselor() -> Any:
+    """Add a counselor (offline until they make themselves available)."""
+    form = {
+        "name": " ".join(request.form.get("name", "").split()),
+        "phone": request.form.get("phone", ""),
+        "languages": request.form.getlist("languages"),
+        "insurance": request.form.getlist("insurance"),
+    }
+    error = None
+    try:
+        phone = parse_number(form["phone"])
+    except InvalidNumber:
+        error = "phone: not a valid phone number"
+    if not error and not (0 < len(form["name"]) <= 80):
+        error = "name: 1-80 characters"
+    if error is None:
+        try:
+            counselor = create_counselor(
+                get_redis(), form["name"], phone, form["languages"], form["insurance"]
+            )
+        except CounselorError as exc:
+            error = str(exc)
+    if error is not None:
+        return _page(form=form, counselor_error=error), 400
+    flash(f"Counselor {counselor.name} added as {counselor.id}.", "success")
+    return redirect(url_for("admin.index"))

@@ -1,0 +1,316 @@
+"""The supervisor dashboard: the live floor, reports with charts and CSV export, and the
+supervisor's actions (move a callback to the front, remove one, force a counselor
+offline, edit a counselor), plus a lead's details (every read is audited).
+
+Live updates poll a small HTML fragment every second rather than holding a server-sent
+events stream open: `hotline web` runs gunicorn gthread workers with a fixed number of
+threads, and each open SSE stream would pin one of them for as long as a supervisor keeps
+the page open (several tabs could starve the Twilio webhooks, which must answer within
+15 s). A poll is one Redis pipeline and a few KB, and it survives proxies and restarts.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from hotline import audit
+from hotline.auth import safe_next, supervisor_required
+from hotline.services import get_redis, get_settings, services
+from routing import dispositions, reports, supervision
+from routing.counselors import get_counselor
+from routing.leads import INSURANCE, LANGUAGES, get_lead, lead_attempts, lead_events
+from workers.jobs import request_match
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+#: Milliseconds between two polls of the live fragment (the issue asks for 1-2 s).
+POLL_MS = 1000
+
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+INSURANCE_NAMES = {
+    "ppo": "PPO",
+    "hmo": "HMO",
+    "medicaid": "Medicaid",
+    "medicare": "Medicare",
+    "none": "None",
+    "unknown": "Unknown",
+}
+STATE_NAMES = {
+    "available": "Available",
+    "reserved": "Being dialed",
+    "on_call": "On a call",
+    "wrap_up": "Wrap-up",
+    "missed": "Missed an offer",
+    "offline": "Offline",
+    "break": "On break",
+}
+
+
+def who() -> str:
+    """The acting supervisor, for lead histories (a username, never a number)."""
+    return str(current_user.username)
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    """Seconds for people: "45 s", "3 min 05 s", "2 h 04 min"."""
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+@bp.app_template_filter("clock")
+def clock(at: float | None) -> str:
+    """A Unix time as "YYYY-MM-DD HH:MM UTC"."""
+    if not at:
+        return "–"
+    return datetime.fromtimestamp(float(at), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.app_context_processor
+def names() -> dict[str, Any]:
+    """Display names shared by every template."""
+    return {
+        "LANGUAGE_NAMES": LANGUAGE_NAMES,
+        "INSURANCE_NAMES": INSURANCE_NAMES,
+        "STATE_NAMES": STATE_NAMES,
+        "DISPOSITION_LABELS": {d.value: label for d, label in dispositions.LABELS.items()},
+    }
+
+
+# --- The live floor ---------------------------------------------------------------------
+
+
+#: Fields that change every second by themselves; the fragment's version ignores them.
+VOLATILE = {"now", "waiting_seconds", "seconds_in_state", "idle_seconds",
+            "longest_wait_seconds", "due_in_seconds", "today"}
+
+
+def _version(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _version(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_version(v) for v in value]
+    return value
+
+
+def _floor() -> dict[str, Any]:
+    floor = supervision.snapshot(get_redis(), get_settings())
+    stable = json.dumps(_version(floor), sort_keys=True, default=str).encode()
+    floor["version"] = hashlib.sha256(stable).hexdigest()[:16]
+    return floor
+
+
+@bp.get("/")
+@supervisor_required
+def index() -> Any:
+    """The live dashboard (rendered whole; the script then polls the fragment)."""
+    return render_template("dashboard.html", floor=_floor(), poll_ms=POLL_MS)
+
+
+@bp.get("/live")
+@supervisor_required
+def live() -> Any:
+    """The live part of the dashboard as an HTML fragment (polled every second)."""
+    return render_template("_floor.html", floor=_floor())
+
+
+@bp.get("/live.json")
+@supervisor_required
+def live_json() -> Any:
+    """The live floor as JSON (numbers masked)."""
+    return jsonify(_floor())
+
+
+# --- Actions ------------------------------------------------------------------------------
+
+
+def _back() -> Response:
+    return redirect(url_for("dashboard.index"))
+
+
+@bp.post("/callbacks/<lead_id>/front")
+@supervisor_required
+def move_to_front(lead_id: str) -> Response:
+    """Serve this callback next."""
+    try:
+        supervision.move_to_front(get_redis(), lead_id, by=who())
+    except supervision.ActionRefused as exc:
+        flash(str(exc), "error")
+        return _back()
+    audit.record(get_redis(), "move_to_front", lead_id)
+    request_match(services())
+    flash(f"Callback {lead_id} is now first in line.", "success")
+    return _back()
+
+
+@bp.route("/callbacks/<lead_id>/remove", methods=["GET", "POST"])
+@supervisor_required
+def remove(lead_id: str) -> Any:
+    """Ask for a reason (GET), then take the callback out of line (POST)."""
+    r = get_redis()
+    lead = get_lead(r, lead_id)
+    if lead is None:
+        abort(404)
+    error = None
+    if request.method == "POST":
+        try:
+            supervision.remove_callback(r, lead_id, request.form.get("reason", ""), by=who())
+        except supervision.ActionRefused as exc:
+            error = str(exc)
+        else:
+            audit.record(r, "remove", lead_id)
+            flash(f"Callback {lead_id} was removed.", "success")
+            return _back()
+    return render_template(
+        "remove.html", lead=lead.public(), error=error, reason=request.form.get("reason", "")
+    ), (400 if error else 200)
+
+
+@bp.post("/counselors/<counselor_id>/offline")
+@supervisor_required
+def force_offline(counselor_id: str) -> Response:
+    """Take a counselor out of rotation."""
+    try:
+        counselor = supervision.force_offline(get_redis(), counselor_id, by=who())
+    except supervision.ActionRefused as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"{counselor.name} is offline.", "success")
+    return _back()
+
+
+@bp.route("/counselors/<counselor_id>/edit", methods=["GET", "POST"])
+@supervisor_required
+def edit_counselor(counselor_id: str) -> Any:
+    """Change a counselor's name, number, languages and insurance."""
+    r = get_redis()
+    counselor = get_counselor(r, counselor_id)
+    if counselor is None:
+        abort(404)
+    error = None
+    form = {
+        "name": counselor.name,
+        "phone": counselor.phone,
+        "languages": list(counselor.languages),
+        "insurance": list(counselor.insurance),
+    }
+    if request.method == "POST":
+        form = {
+            "name": request.form.get("name", ""),
+            "phone": request.form.get("phone", ""),
+            "languages": request.form.getlist("languages"),
+            "insurance": request.form.getlist("insurance"),
+        }
+        try:
+            supervision.update_counselor(r, counselor_id, **form)
+        except supervision.ActionRefused as exc:
+            error = str(exc)
+        else:
+            request_match(services())  # new skills may match someone waiting
+            flash(f"{form['name']} was updated.", "success")
+            return redirect(safe_next(request.args.get("back")) or url_for("dashboard.index"))
+    return render_template(
+        "counselor_edit.html",
+        counselor=counselor,
+        form=form,
+        error=error,
+        languages=LANGUAGES,
+        insurance=INSURANCE,
+    ), (400 if error else 200)
+
+
+@bp.get("/leads/<lead_id>")
+@supervisor_required
+def lead_detail(lead_id: str) -> Any:
+    """One lead's details, history and attempts (audited; the number stays masked)."""
+    r = get_redis()
+    lead = get_lead(r, lead_id)
+    if lead is None:
+        abort(404)
+    audit.lead_read(r, lead_id)
+    return render_template(
+        "lead.html",
+        lead=lead.public(),
+        events=lead_events(r, lead_id),
+        attempts=lead_attempts(r, lead_id),
+        disposition=dispositions.get(r, lead_id),
+        audit_entries=audit.entries(r, lead_id=lead_id, count=20),
+    )
+
+
+# --- Reports ----------------------------------------------------------------------------
+
+
+def _report() -> tuple[reports.Report | None, str | None, dict[str, str]]:
+    now = time.time()
+    today = datetime.fromtimestamp(now, UTC).date()
+    chosen = {"from": request.args.get("from", ""), "to": request.args.get("to", "")}
+    try:
+        first, last = reports.parse_span(chosen["from"] or None, chosen["to"] or None, today)
+    except ValueError as exc:
+        return None, str(exc), chosen
+    chosen = {"from": first.isoformat(), "to": last.isoformat()}
+    target = get_settings().service_level_seconds
+    return reports.report(get_redis(), first, last, target, now), None, chosen
+
+
+@bp.get("/reports", endpoint="reports")
+@supervisor_required
+def reports_page() -> Any:
+    """Today (or chosen days): numbers and charts."""
+    report, error, chosen = _report()
+    return render_template(
+        "reports.html", report=report, error=error, chosen=chosen
+    ), (400 if error else 200)
+
+
+@bp.get("/reports.csv")
+@supervisor_required
+def reports_csv() -> Any:
+    """The chosen days as CSV, one row per day."""
+    report, error, chosen = _report()
+    if report is None:
+        return Response(f"error: {error}\n", 400, mimetype="text/plain")
+    out = io.StringIO()
+    csv.writer(out).writerows(reports.csv_rows(report))
+    name = f"hotline-{chosen['from']}-to-{chosen['to']}.csv"
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/reports.json")
+@supervisor_required
+def reports_json() -> Any:
+    """The chosen days as JSON."""
+    report, error, _ = _report()
+    if report is None:
+        return jsonify(error="Bad Request", message=error), 400
+    return jsonify(report.as_dict())

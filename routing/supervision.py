@@ -1,0 +1,303 @@
+"""What a supervisor sees and does: the live floor (queue, counselors, longest wait, the
+estimate for a new caller) and the actions the routing modules do not offer themselves
+(move a callback to the front, remove one with a reason, force a counselor offline, edit a
+counselor, find the call a counselor still has to disposition).
+
+Built only on the public functions and keys of routing.counselors, routing.callbacks,
+routing.queue and routing.leads; every change is a compare-and-set, so an action racing
+with matching either happens whole or is refused with a reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
+
+from routing import callbacks, keys, queue
+from routing.counselors import (
+    FREE,
+    Counselor,
+    CounselorStatus,
+    get_counselor,
+    list_counselors,
+    make_offline,
+    set_state,
+    validate,
+)
+from routing.leads import Lead, LeadStatus, get_lead, record_event, save_lead
+from routing.matching import run_script
+from routing.phones import InvalidNumber, parse_number
+from settings import Settings
+
+#: Reservations looked back through to find a counselor's last call (a shift's worth).
+RECENT_RESERVATIONS = 300
+#: How long after a call a counselor may still disposition it.
+DISPOSITION_WINDOW_SECONDS = 12 * 3600
+#: Order of counselor states on the dashboard (busiest first).
+STATE_ORDER = [
+    CounselorStatus.ON_CALL.value,
+    CounselorStatus.RESERVED.value,
+    CounselorStatus.WRAP_UP.value,
+    CounselorStatus.AVAILABLE.value,
+    CounselorStatus.MISSED.value,
+    CounselorStatus.OFFLINE.value,
+]
+
+
+class ActionRefused(ValueError):
+    """A supervisor action cannot be done now; the message says why (shown as is)."""
+
+
+# --- The live floor ---------------------------------------------------------------------
+
+
+def time_in_state(counselor: Counselor, now: float) -> int:
+    """Seconds since the counselor's last state change."""
+    since = counselor.updated_at or counselor.idle_since or counselor.created_at
+    return max(0, int(now - since))
+
+
+def counselor_row(counselor: Counselor, now: float) -> dict[str, Any]:
+    """A counselor for the dashboard: masked number, state, reason, time in state."""
+    row = counselor.public(now)
+    shown = counselor.status
+    if shown == CounselorStatus.OFFLINE.value and counselor.status_reason:
+        shown = "break"  # a break is offline with a reason
+    row.update(shown_state=shown, seconds_in_state=time_in_state(counselor, now))
+    return row
+
+
+def scheduled_leads(r: Redis, limit: int = 100) -> list[tuple[Lead, float]]:
+    """Retry and deferred callbacks with when each is due, soonest first."""
+    due = r.zrange(keys.DUE, 0, limit - 1, withscores=True)
+    pipe = r.pipeline(transaction=False)
+    for lead_id, _ in due:
+        pipe.hgetall(keys.LEAD.format(lead_id))
+    found = zip(due, pipe.execute(), strict=True)
+    return [(Lead.from_redis(d), at) for (_, at), d in found if d]
+
+
+def snapshot(r: Redis, settings: Settings, now: float | None = None) -> dict[str, Any]:
+    """Everything the live dashboard shows (routing.queue.snapshot plus time in state,
+    the estimate for a new caller and the scheduled callbacks), numbers masked."""
+    now = time.time() if now is None else now
+    base = queue.snapshot(r, settings, now=now)
+    counselors = sorted(
+        (counselor_row(c, now) for c in list_counselors(r)),
+        key=lambda c: (
+            STATE_ORDER.index(c["status"]) if c["status"] in STATE_ORDER else 99,
+            -c["seconds_in_state"],
+        ),
+    )
+    by_state: dict[str, int] = {}
+    for c in counselors:
+        by_state[c["shown_state"]] = by_state.get(c["shown_state"], 0) + 1
+    waiting_now = base["stats"]["waiting"]
+    return {
+        "now": now,
+        "waiting": base["waiting"],
+        "waiting_count": waiting_now,
+        "longest_wait_seconds": base["stats"]["longest_wait_seconds"],
+        "estimated_wait_seconds": queue.estimate_wait_seconds(r, waiting_now + 1),
+        "in_progress": base["stats"]["reserved"],
+        "scheduled": [
+            {**lead.public(now), "due_at": at, "due_in_seconds": max(0, int(at - now))}
+            for lead, at in scheduled_leads(r)
+        ],
+        "counselors": counselors,
+        "counselors_by_state": by_state,
+        "today": base["stats"]["today"],
+    }
+
+
+# --- Actions on callbacks ---------------------------------------------------------------
+
+
+def move_to_front(r: Redis, lead_id: str, by: str) -> float:
+    """Put a waiting callback first in line (ahead of every other); returns its new score.
+
+    The score is changed with ZADD XX in one transaction watched on the queue, so a
+    callback matching has just taken is not put back in line.
+    """
+    lead = get_lead(r, lead_id)
+    if lead is None:
+        raise ActionRefused("There is no such callback.")
+    bucket = queue.bucket_key(lead.language, lead.insurance)
+
+    def move(pipe: Pipeline) -> float:
+        if pipe.zscore(keys.WAITING_ALL, lead_id) is None:
+            raise ActionRefused("This callback is no longer waiting (a counselor may have it).")
+        head = pipe.zrange(keys.WAITING_ALL, 0, 0, withscores=True)
+        score = float(head[0][1]) - 1 if head else time.time()
+        pipe.multi()
+        pipe.zadd(keys.WAITING_ALL, {lead_id: score}, xx=True)
+        pipe.zadd(bucket, {lead_id: score}, xx=True)
+        return score
+
+    try:
+        score: float = r.transaction(move, keys.WAITING_ALL, bucket, value_from_callable=True)
+    except WatchError:  # pragma: no cover - transaction() retries; kept for clarity
+        raise ActionRefused("The queue changed; try again.") from None
+    record_event(r, lead_id, "moved_to_front", by=by)
+    return score
+
+
+def remove_callback(r: Redis, lead_id: str, reason: str, by: str) -> Lead:
+    """Take a waiting, retrying or deferred callback out for good, with the reason."""
+    reason = " ".join(reason.split())[:200]
+    if not reason:
+        raise ActionRefused("Give a reason for removing the callback.")
+    lead = get_lead(r, lead_id)
+    if lead is None:
+        raise ActionRefused("There is no such callback.")
+    if lead.status == LeadStatus.RESERVED.value:
+        raise ActionRefused("A counselor is calling this person now; it cannot be removed.")
+    allowed = (
+        LeadStatus.WAITING.value,
+        LeadStatus.RETRY_WAIT.value,
+        LeadStatus.DEFERRED.value,
+    )
+    # routing/lua/lead_state.lua, the routing module's compare-and-set of a lead: the status
+    # changes and the lead leaves its bucket, the queue and the due list in one step.
+    now = time.time()
+    lead_keys = [
+        keys.LEAD.format(lead.id),
+        queue.bucket_key(lead.language, lead.insurance),
+        keys.WAITING_ALL,
+        keys.DUE,
+    ]
+    args = [
+        " ".join(allowed),
+        LeadStatus.REMOVED.value,
+        repr(now),
+        "none",
+        "0",
+        "",
+        "status_reason",
+        reason,
+    ]
+    if not run_script(r, "lead_state", lead_keys, args):
+        raise ActionRefused("This callback is no longer waiting.")
+    record_event(r, lead_id, "removed", by=by, reason=reason)
+    removed = get_lead(r, lead_id)
+    assert removed is not None
+    return removed
+
+
+# --- Actions on counselors --------------------------------------------------------------
+
+
+def force_offline(r: Redis, counselor_id: str, by: str) -> Counselor:
+    """Take a counselor out of rotation now (refused while they are on a call)."""
+    counselor = get_counselor(r, counselor_id)
+    if counselor is None:
+        raise ActionRefused("There is no such counselor.")
+    if counselor.status == CounselorStatus.OFFLINE.value:
+        return counselor
+    if not make_offline(r, counselor, reason=f"put offline by {by}"):
+        raise ActionRefused(
+            f"{counselor.name} is on a call or being dialed; try again when the call ends."
+        )
+    updated = get_counselor(r, counselor_id)
+    assert updated is not None
+    return updated
+
+
+def update_counselor(
+    r: Redis,
+    counselor_id: str,
+    *,
+    name: str,
+    phone: str,
+    languages: list[str],
+    insurance: list[str],
+) -> Counselor:
+    """Change a counselor's name, number and skills, keeping the idle sets consistent."""
+    counselor = get_counselor(r, counselor_id)
+    if counselor is None:
+        raise ActionRefused("There is no such counselor.")
+    name = " ".join(name.split())
+    if not name or len(name) > 80:
+        raise ActionRefused("name: 1-80 characters")
+    try:
+        e164 = parse_number(phone)
+    except InvalidNumber:
+        raise ActionRefused("phone: not a valid phone number") from None
+    try:
+        validate(languages, insurance)
+    except ValueError as exc:
+        raise ActionRefused(str(exc)) from None
+    fields = {
+        "name": name,
+        "phone": e164,
+        "languages": ",".join(dict.fromkeys(languages)),
+        "insurance": ",".join(dict.fromkeys(insurance)),
+    }
+    if counselor.status in FREE:
+        # Re-enter the idle sets of the new skills at the same idle-since, atomically with
+        # the new fields (set_state leaves every other idle set).
+        counselor.languages = tuple(dict.fromkeys(languages))
+        counselor.insurance = tuple(dict.fromkeys(insurance))
+        if set_state(r, counselor, FREE, counselor.status, now=counselor.idle_since, **fields):
+            return get_counselor(r, counselor_id)  # type: ignore[return-value]
+    # Not idle (or just taken by matching): skills apply from the next time they are free.
+    r.hset(keys.COUNSELOR.format(counselor_id), mapping=fields)
+    return get_counselor(r, counselor_id)  # type: ignore[return-value]
+
+
+# --- The counselor's current and last call ----------------------------------------------
+
+
+@dataclass
+class CurrentCall:
+    """The callback a counselor is being offered or is on, or the last one to disposition."""
+
+    lead: Lead
+    reservation: callbacks.Reservation
+    live: bool  # being dialed or on the call (False: finished, awaiting a disposition)
+
+
+def current_call(r: Redis, counselor: Counselor) -> CurrentCall | None:
+    """The reservation the counselor holds now, with its lead."""
+    if not counselor.reservation:
+        return None
+    res = callbacks.get_reservation(r, counselor.reservation)
+    if res is None or not res.active:
+        return None
+    lead = get_lead(r, res.lead_id)
+    return CurrentCall(lead, res, live=True) if lead else None
+
+
+def call_to_disposition(
+    r: Redis, counselor_id: str, now: float | None = None
+) -> CurrentCall | None:
+    """The counselor's most recent bridged call that has no disposition yet."""
+    now = time.time() if now is None else now
+    last = int(r.get(keys.RESERVATION_SEQ) or 0)
+    ids = [f"R{n:06d}" for n in range(last, max(0, last - RECENT_RESERVATIONS), -1)]
+    pipe = r.pipeline(transaction=False)
+    for rid in ids:
+        pipe.hmget(keys.RESERVATION.format(rid), ["counselor_id", "state", "lead_id", "created_at"])
+    for rid, (cid, state, lead_id, created) in zip(ids, pipe.execute(), strict=True):
+        if cid != counselor_id or state != callbacks.CONNECTED:
+            continue
+        if now - float(created or 0) > DISPOSITION_WINDOW_SECONDS:
+            return None
+        if r.exists(keys.LEAD_DISPOSITION.format(lead_id)):
+            return None  # their last call is done; older ones were dispositioned or missed
+        lead = get_lead(r, lead_id)
+        res = callbacks.get_reservation(r, rid)
+        if lead is None or res is None:
+            return None
+        return CurrentCall(lead, res, live=False)
+    return None
+
+
+def touch(r: Redis, lead: Lead) -> None:
+    """Save a lead after a supervisor change (updated_at)."""
+    save_lead(r, lead)
