@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from hotline import audit
 from hotline.services import get_redis, get_settings, services
 from routing import counselors as cs
 from routing import queue
@@ -36,6 +37,12 @@ def authorized() -> bool:
     """Whether the request may use the API: the bearer token (one place, so a signed-in
     web session can be accepted here later)."""
     header = request.headers.get("Authorization", "")
+    if not header:
+        # Issue 5: a signed-in supervisor or admin (the dashboard's session) may use the API
+        # too; a counselor may not. Such requests carry the CSRF token (hotline.auth).
+        from hotline.auth import session_user_may_supervise  # noqa: PLC0415
+
+        return session_user_may_supervise()
     scheme, _, token = header.partition(" ")
     expected = get_settings().hotline_api_token
     return scheme.lower() == "bearer" and bool(token) and hmac.compare_digest(
@@ -160,6 +167,7 @@ def get_lead_detail(lead_id: str) -> Response:
     lead = get_lead(r, lead_id)
     if lead is None:
         raise ApiError(404, "not_found", f"no lead {lead_id}")
+    audit.lead_read(r, lead_id)  # issue 5: every read of a lead's details is recorded
     return jsonify(
         lead=lead.public(), status=lead.status, attempts=lead_attempts(r, lead_id),
         events=lead_events(r, lead_id), position=queue.position(r, lead_id),
