@@ -262,3 +262,72 @@ def dial_in(twilio: Twilio) -> Any:
         return Caller(twilio, number, call_sid)
 
     return new_caller
+
+
+class Floor:
+    """The call floor for web tests, driven through the routing modules' public functions:
+    callers waiting, counselors, and a callback going from offer to bridge to hang-up."""
+
+    def __init__(self, r: redis.Redis, settings: Settings):
+        self.r = r
+        self.settings = settings
+        self.phones = iter(f"+1212555{n:04d}" for n in range(1000, 9999))
+
+    def caller_waiting(self, ago: float = 60, **fields: Any) -> Any:
+        """A lead in line that first called ``ago`` seconds ago."""
+        from routing import leads, queue  # noqa: PLC0415
+
+        now = time.time()
+        lead = leads.Lead(
+            id=leads.new_lead_id(self.r), call_sid="CA" + "0" * 32, phone=next(self.phones),
+            first_call_at=now - ago, created_at=now - ago, consent_at=now - ago,
+            status=leads.LeadStatus.WAITING.value, **fields,
+        )
+        leads.save_lead(self.r, lead)
+        self.r.zadd(keys_mod().LEADS_BY_TIME, {lead.id: lead.created_at})
+        queue.add_waiting(self.r, self.settings, lead)
+        return lead
+
+    def counselor(self, name: str = "Dana", languages: tuple[str, ...] = ("en",),
+                  available: bool = True) -> Any:
+        """A counselor (available unless told otherwise)."""
+        from routing import counselors  # noqa: PLC0415
+
+        c = counselors.create_counselor(self.r, name, next(self.phones), list(languages))
+        if available:
+            counselors.make_available(self.r, c)
+        return counselors.get_counselor(self.r, c.id)
+
+    def offer(self) -> list[str]:
+        """Run matching: the reservation ids made."""
+        from routing.matching import match  # noqa: PLC0415
+
+        return match(self.r, self.settings)
+
+    def bridge(self, reservation_id: str) -> None:
+        """The counselor answers, accepts, and the caller picks up."""
+        from routing import callbacks  # noqa: PLC0415
+
+        callbacks.call_placed(self.r, self.settings, reservation_id, "CA" + "1" * 32)
+        assert callbacks.counselor_answered(self.r, self.settings, reservation_id, "human")
+        assert callbacks.accept(self.r, self.settings, reservation_id)
+        assert callbacks.caller_answered(self.r, self.settings, reservation_id, "human")
+
+    def hang_up(self, reservation_id: str) -> str:
+        """The bridged call ends (the counselor goes into wrap-up)."""
+        from routing import callbacks  # noqa: PLC0415
+
+        return callbacks.call_ended(self.r, self.settings, reservation_id, "completed")
+
+
+def keys_mod() -> Any:
+    """routing.keys (imported late, like the other domain modules here)."""
+    from routing import keys  # noqa: PLC0415
+
+    return keys
+
+
+@pytest.fixture
+def floor(r: redis.Redis, settings: Settings) -> Floor:
+    """Callers, counselors and callbacks for web tests."""
+    return Floor(r, settings)

@@ -1,0 +1,121 @@
+"""Report numbers: percentiles, service level, by hour, spans of days, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+
+import pytest
+from flask.testing import FlaskClient
+from redis import Redis
+
+from routing import reports, stats
+from routing.leads import record_event
+from routing.reports import LeadOutcome
+from tests.conftest import AuthActions, Floor
+
+DAY = date(2026, 3, 2)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()  # 09:00 UTC
+
+
+def outcome(n: int, ttc: float | None, status: str = "connected", at: float = T0,
+            abandoned: bool = False) -> LeadOutcome:
+    return LeadOutcome(f"L{n}", at, at, status, abandoned, None if ttc is None else at + ttc)
+
+
+@pytest.mark.parametrize(
+    ("values", "pct", "expected"),
+    [([], 90, None), ([5], 90, 5), ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90, 9),
+     ([10, 1, 5], 50, 5), ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 90, 10)],
+)
+def test_percentile_is_nearest_rank(values: list[float], pct: float, expected: float) -> None:
+    assert reports.percentile(values, pct) == expected
+
+
+@pytest.mark.parametrize(("values", "expected"), [([], None), ([3, 1, 2], 2), ([4, 1, 3, 2], 2.5)])
+def test_median(values: list[float], expected: float | None) -> None:
+    assert reports.median(values) == expected
+
+
+def test_service_level_counts_only_decided_leads() -> None:
+    now = T0 + 3600
+    outcomes = [
+        outcome(1, 300),  # met
+        outcome(2, 1200),  # connected late: miss
+        outcome(3, None, "unreachable"),  # waited past the target: miss
+        outcome(4, None, "waiting", at=now - 60),  # still inside the target: undecided
+        outcome(5, None, "intake", abandoned=True),  # never queued
+    ]
+    level, decided = reports.service_level(outcomes, 900, now)
+    assert (level, decided) == (pytest.approx(1 / 3), 3)
+    assert reports.service_level([], 900, now) == (None, 0)
+
+
+def test_by_hour_places_leads_and_connections_in_utc_hours() -> None:
+    rows = reports.by_hour([outcome(1, 600), outcome(2, 3600), outcome(3, None, "waiting")])
+    assert rows[9].leads == 3
+    assert (rows[9].connected, rows[9].median_seconds) == (1, 600)
+    assert (rows[10].connected, rows[10].median_seconds) == (1, 3600)
+    assert sum(r.leads for r in rows) == 3
+
+
+def test_report_combines_counters_and_outcomes() -> None:
+    counters = {DAY: {stats.CALLS_RECEIVED: 7, stats.LEADS_CREATED: 4, stats.IVR_ABANDONED: 1,
+                      stats.CALLBACKS_CONNECTED: 2, stats.UNREACHABLE: 1}}
+    outs = [outcome(1, 120), outcome(2, 2000), outcome(3, None, "unreachable")]
+    rep = reports.build_report(DAY, DAY, counters, outs, 900, T0 + 86400)
+    assert (rep.calls_received, rep.leads, rep.abandoned_in_ivr) == (7, 4, 1)
+    assert (rep.callbacks_connected, rep.unreachable) == (2, 1)
+    assert rep.median_seconds == 1060 and rep.p90_seconds == 2000
+    assert rep.service_level == pytest.approx(1 / 3)
+    rows = reports.csv_rows(rep)
+    assert rows[0][0] == "day" and rows[1][:3] == ["2026-03-02", "7", "4"]
+    assert rows[1][-1] == "0.333"
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "message"),
+    [("2026-13-01", None, "look like"), ("2026-03-05", "2026-03-01", "before"),
+     ("2026-03-01", "2026-03-09", "future"), ("2025-01-01", "2026-03-01", "at most")],
+)
+def test_bad_spans_are_refused_with_a_reason(first: str, last: str | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        reports.parse_span(first, last, today=date(2026, 3, 8))
+
+
+def test_report_reads_redis(r: Redis, floor: Floor) -> None:
+    lead = floor.caller_waiting(ago=600)
+    record_event(r, lead.id, "connected", reservation="R000001", counselor="C0001")
+    stats.incr(r, stats.CALLS_RECEIVED)
+    today = datetime.now(UTC).date()
+    rep = reports.report(r, today, today, 900, lead.created_at + 3600)
+    assert rep.calls_received == 1
+    assert rep.median_seconds is not None and 590 <= rep.median_seconds <= 700
+    assert rep.service_level == 1.0
+
+
+def test_reports_page_and_csv(auth: AuthActions, client: FlaskClient, r: Redis) -> None:
+    auth.as_role("supervisor")
+    stats.incr(r, stats.CALLS_RECEIVED, by=3)
+    page = client.get("/dashboard/reports")
+    assert page.status_code == 200
+    assert '<b id="r-calls">3</b>' in page.get_data(as_text=True)
+    today = datetime.now(UTC).date().isoformat()
+    response = client.get(f"/dashboard/reports.csv?from={today}&to={today}")
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == list(reports.CSV_COLUMNS)
+    assert rows[1][:2] == [today, "3"]
+
+
+def test_reports_bad_dates_answer_400_with_a_message(
+    auth: AuthActions, client: FlaskClient
+) -> None:
+    auth.as_role("supervisor")
+    page = client.get("/dashboard/reports?from=yesterday")
+    assert page.status_code == 400
+    assert "dates must look like" in page.get_data(as_text=True)
+    assert client.get("/dashboard/reports.csv?from=x").status_code == 400
+    assert client.get("/dashboard/reports.json?from=x").get_json()["error"] == "Bad Request"
