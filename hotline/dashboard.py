@@ -106,8 +106,15 @@ def names() -> dict[str, Any]:
 
 
 #: Fields that change every second by themselves; the fragment's version ignores them.
-VOLATILE = {"now", "waiting_seconds", "seconds_in_state", "idle_seconds",
-            "longest_wait_seconds", "due_in_seconds", "today"}
+VOLATILE = {
+    "now",
+    "waiting_seconds",
+    "seconds_in_state",
+    "idle_seconds",
+    "longest_wait_seconds",
+    "due_in_seconds",
+    "today",
+}
 
 
 def _version(value: Any) -> Any:
@@ -284,9 +291,9 @@ def _report() -> tuple[reports.Report | None, str | None, dict[str, str]]:
 def reports_page() -> Any:
     """Today (or chosen days): numbers and charts."""
     report, error, chosen = _report()
-    return render_template(
-        "reports.html", report=report, error=error, chosen=chosen
-    ), (400 if error else 200)
+    return render_template("reports.html", report=report, error=error, chosen=chosen), (
+        400 if error else 200
+    )
 
 
 @bp.get("/reports.csv")

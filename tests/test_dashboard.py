@@ -169,16 +169,29 @@ def test_edit_counselor_updates_skills_and_idle_sets(
     dana = floor.counselor("Dana")
     token = auth.csrf_token("/dashboard/")
     url = f"/dashboard/counselors/{dana.id}/edit"
-    bad = client.post(url, data={"csrf_token": token, "name": "Dana", "phone": "12",
-                                 "languages": ["en"]})
+    bad = client.post(
+        url, data={"csrf_token": token, "name": "Dana", "phone": "12", "languages": ["en"]}
+    )
     assert bad.status_code == 400 and "phone" in bad.get_data(as_text=True)
-    ok = client.post(url, data={"csrf_token": token, "name": "Dana R", "phone": "(212) 555-0199",
-                                "languages": ["en", "es"], "insurance": ["medicaid"]})
+    ok = client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "name": "Dana R",
+            "phone": "(212) 555-0199",
+            "languages": ["en", "es"],
+            "insurance": ["medicaid"],
+        },
+    )
     assert ok.status_code == 302
     after = get_counselor(r, dana.id)
     assert after is not None
     assert (after.name, after.phone, after.languages, after.insurance) == (
-        "Dana R", "+12125550199", ("en", "es"), ("medicaid",))
+        "Dana R",
+        "+12125550199",
+        ("en", "es"),
+        ("medicaid",),
+    )
     assert r.zscore(keys.IDLE.format("es", "medicaid"), dana.id) is not None
     assert r.zscore(keys.IDLE.format("en", "ppo"), dana.id) is None  # specialised now
 
@@ -197,16 +210,15 @@ def test_lead_details_are_audited_and_masked(
 
 def test_api_lead_read_is_audited(client: FlaskClient, floor: Floor, r: Redis) -> None:
     lead = floor.caller_waiting()
-    response = client.get(
-        f"/api/leads/{lead.id}", headers={"Authorization": f"Bearer {API_TOKEN}"}
-    )
+    response = client.get(f"/api/leads/{lead.id}", headers={"Authorization": f"Bearer {API_TOKEN}"})
     assert response.status_code == 200
     [entry] = audit.entries(r, lead_id=lead.id)
     assert (entry["who"], entry["via"]) == ("api-token", f"/api/leads/{lead.id}")
 
 
-@pytest.mark.parametrize(("role", "status"), [("supervisor", 200), ("admin", 200),
-                                              ("counselor", 401)])
+@pytest.mark.parametrize(
+    ("role", "status"), [("supervisor", 200), ("admin", 200), ("counselor", 401)]
+)
 def test_api_accepts_a_supervisor_session(
     auth: AuthActions, client: FlaskClient, role: str, status: int
 ) -> None:

@@ -19,15 +19,21 @@ DAY = date(2026, 3, 2)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()  # 09:00 UTC
 
 
-def outcome(n: int, ttc: float | None, status: str = "connected", at: float = T0,
-            abandoned: bool = False) -> LeadOutcome:
+def outcome(
+    n: int, ttc: float | None, status: str = "connected", at: float = T0, abandoned: bool = False
+) -> LeadOutcome:
     return LeadOutcome(f"L{n}", at, at, status, abandoned, None if ttc is None else at + ttc)
 
 
 @pytest.mark.parametrize(
     ("values", "pct", "expected"),
-    [([], 90, None), ([5], 90, 5), ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90, 9),
-     ([10, 1, 5], 50, 5), ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 90, 10)],
+    [
+        ([], 90, None),
+        ([5], 90, 5),
+        ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90, 9),
+        ([10, 1, 5], 50, 5),
+        ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 90, 10),
+    ],
 )
 def test_percentile_is_nearest_rank(values: list[float], pct: float, expected: float) -> None:
     assert reports.percentile(values, pct) == expected
@@ -61,8 +67,15 @@ def test_by_hour_places_leads_and_connections_in_utc_hours() -> None:
 
 
 def test_report_combines_counters_and_outcomes() -> None:
-    counters = {DAY: {stats.CALLS_RECEIVED: 7, stats.LEADS_CREATED: 4, stats.IVR_ABANDONED: 1,
-                      stats.CALLBACKS_CONNECTED: 2, stats.UNREACHABLE: 1}}
+    counters = {
+        DAY: {
+            stats.CALLS_RECEIVED: 7,
+            stats.LEADS_CREATED: 4,
+            stats.IVR_ABANDONED: 1,
+            stats.CALLBACKS_CONNECTED: 2,
+            stats.UNREACHABLE: 1,
+        }
+    }
     outs = [outcome(1, 120), outcome(2, 2000), outcome(3, None, "unreachable")]
     rep = reports.build_report(DAY, DAY, counters, outs, 900, T0 + 86400)
     assert (rep.calls_received, rep.leads, rep.abandoned_in_ivr) == (7, 4, 1)
@@ -76,8 +89,12 @@ def test_report_combines_counters_and_outcomes() -> None:
 
 @pytest.mark.parametrize(
     ("first", "last", "message"),
-    [("2026-13-01", None, "look like"), ("2026-03-05", "2026-03-01", "before"),
-     ("2026-03-01", "2026-03-09", "future"), ("2025-01-01", "2026-03-01", "at most")],
+    [
+        ("2026-13-01", None, "look like"),
+        ("2026-03-05", "2026-03-01", "before"),
+        ("2026-03-01", "2026-03-09", "future"),
+        ("2025-01-01", "2026-03-01", "at most"),
+    ],
 )
 def test_bad_spans_are_refused_with_a_reason(first: str, last: str | None, message: str) -> None:
     with pytest.raises(ValueError, match=message):
