@@ -14,8 +14,11 @@ import argparse
 import shutil
 import subprocess
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -26,6 +29,8 @@ from bench.common import (
     hotline_process,
     private_redis,
     scratch_dir,
+    settings_for,
+    sign,
     wait_http,
 )
 from bench.loadgen import ensure_wrk, load
@@ -56,6 +61,130 @@ def summarize(collapsed: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def _wsgi_caller(app: Any) -> Callable[[str, dict[str, str]], bytes]:
+    """Call a WSGI app directly with a signed form POST (no HTTP, no test client)."""
+    from werkzeug.test import EnvironBuilder  # noqa: PLC0415
+
+    def call(path: str, params: dict[str, str]) -> bytes:
+        environ = EnvironBuilder(
+            path=path,
+            method="POST",
+            data=params,
+            headers={"X-Twilio-Signature": sign(path, params)},
+        ).get_environ()
+        status: list[str] = []
+        body = b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+        if not status[0].startswith("200"):
+            raise RuntimeError(f"{path}: {status[0]} {body[:200]!r}")
+        return body
+
+    return call
+
+
+def in_process(calls: int = 300) -> str:
+    """Per-request cost in one thread, in this process (no HTTP): the bare app, Hotline's
+    cheapest signed webhook, and a whole IVR walk; then where the IVR's time goes (cProfile,
+    cumulative) and how many Redis round trips each request makes."""
+    import cProfile  # noqa: PLC0415
+    import pstats  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    from bench.bare_app import create_bare_app  # noqa: PLC0415
+    from bench.webhook import inbound_params, walk  # noqa: PLC0415
+    from hotline.app import create_app  # noqa: PLC0415
+
+    lines = []
+    with private_redis("profile-inproc") as server:
+        settings = settings_for(hotline_env(server.url))
+        hotline = _wsgi_caller(create_app(settings).wsgi_app)
+        bare = _wsgi_caller(create_bare_app().wsgi_app)
+        for n in range(1, 30):  # warm-up
+            for request in walk(n):
+                hotline(*request)
+                bare(*request)
+
+        def timed(fn: Callable[[], None], count: int) -> float:
+            started = time.perf_counter()
+            fn()
+            return (time.perf_counter() - started) / count * 1e6
+
+        requests = [req for n in range(1000, 1000 + calls) for req in walk(n)]
+        status = [
+            ("/twilio/status", {**inbound_params(n), "CallStatus": "ringing"}) for n in range(calls)
+        ]
+        bare_us = timed(lambda: [bare(*q) for q in requests], len(requests))
+        status_us = timed(lambda: [hotline(*q) for q in status], len(status))
+        sends = [0]
+        real_sendall = socket.socket.sendall
+
+        def counting_sendall(self: socket.socket, data: Any, *args: Any) -> Any:
+            sends[0] += 1
+            return real_sendall(self, data, *args)
+
+        requests = [req for n in range(5000, 5000 + calls) for req in walk(n)]
+        socket.socket.sendall = counting_sendall  # type: ignore[method-assign]
+        try:
+            ivr_us = timed(lambda: [hotline(*q) for q in requests], len(requests))
+        finally:
+            socket.socket.sendall = real_sendall  # type: ignore[method-assign]
+        lines += [
+            f"in-process, one thread, mean per request over {len(requests)} requests:",
+            f"  bare Flask <Gather>:                          {bare_us:7.0f} us",
+            f"  Hotline /twilio/status (signature, no domain): {status_us:7.0f} us",
+            f"  Hotline IVR steps (whole walks, mean):         {ivr_us:7.0f} us",
+            f"  Redis round trips per IVR request (sendall):   {sends[0] / len(requests):7.1f}",
+            "",
+        ]
+        per_step: dict[str, list[float]] = {}
+        for n in range(9000, 9000 + calls):
+            for path, params in walk(n):
+                started = time.perf_counter()
+                hotline(path, params)
+                per_step.setdefault(path, []).append((time.perf_counter() - started) * 1e6)
+        lines.append("mean per step:")
+        lines += [f"  {path:28s} {sum(v) / len(v):7.0f} us" for path, v in per_step.items()]
+        lines.append("")
+        profiler = cProfile.Profile()
+        requests = [req for n in range(20000, 20000 + calls) for req in walk(n)]
+        profiler.enable()
+        for q in requests:
+            hotline(*q)
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        total = sum(v[3] for k, v in stats.stats.items() if k[2] == "wsgi_app")  # type: ignore[attr-defined]
+        lines.append(
+            "cProfile, cumulative share of Flask.wsgi_app (profiler overhead inflates "
+            "Python-heavy parts):"
+        )
+        wanted = (
+            "signature_is_valid",
+            "preprocess_request",
+            "answer_call",
+            "answer_step",
+            "save_session",
+            "_save_answers",
+            "load_session",
+            "complete",
+            "_closing",
+            "_request_match",
+            "request_match",
+            "_ivr_twiml",
+            "call_with_retry",
+            "_csrf",
+            "csrf_protect",
+            "compute_signature",
+        )
+        rows = []
+        for key, value in stats.stats.items():  # type: ignore[attr-defined]
+            if key[2] in wanted:
+                rows.append((value[3], f"{key[2]} ({Path(key[0]).name}:{key[1]})", value[1]))
+        for cum, name, ncalls in sorted(rows, reverse=True):
+            lines.append(
+                f"  {100 * cum / total:5.1f}%  {name}  [{ncalls / len(requests):.2f} calls/request]"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Profile the web server under the IVR load."""
     parser = argparse.ArgumentParser()
@@ -63,9 +192,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", default="1", help="WEB_CONCURRENCY of the profiled server")
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="per-request costs and a cProfile breakdown in this process (no HTTP)",
+    )
+    parser.add_argument(
         "--gil", action="store_true", help="sample only the thread holding the GIL (CPU work)"
     )
     args = parser.parse_args()
+    if args.in_process:
+        print(in_process())
+        return
     py_spy = shutil.which("py-spy") or str(Path(__import__("sys").executable).with_name("py-spy"))
     workdir = scratch_dir("profile")
     out = OUT_DIR / "profile-webhook.txt"

@@ -96,6 +96,19 @@ def partitions(first_call: int, requests: int) -> tuple[list[list[Request]], int
     return parts, n
 
 
+def noop_partitions() -> list[list[Request]]:
+    """Hotline's cheapest signed webhook: an inbound call's "ringing" status callback, which
+    goes through the signature check and every request hook but touches no Redis. Its pace
+    is the most any webhook of this app could reach on this machine."""
+    return [
+        [
+            ("/twilio/status", {**inbound_params(n), "CallStatus": "ringing"})
+            for n in range(t, 2000, THREADS)
+        ]
+        for t in range(THREADS)
+    ]
+
+
 def check_walk(base: str, r: redis.Redis, n: int) -> None:
     """Walk one call through the IVR over HTTP, checking each answer is the TwiML that leads
     to the next step and that the lead ends up waiting: the load exercises the real path."""
@@ -155,13 +168,18 @@ def run(quick: bool = False) -> Result:
             warm = load(ivr_base, parts, 16, 1, workdir, wrk)
             load(bare_base, parts, 16, 1, workdir, wrk)
             per_run = int(max(warm.rps, 100) * seconds * 4)
+            noop = noop_partitions()
             for _ in range(rounds):
                 for connections in CONNECTIONS:
                     # Fresh calls for every run: each IVR request is a real step of a call.
                     parts, next_call = partitions(next_call, per_run)
-                    for name, base in (("bare", bare_base), ("ivr", ivr_base)):
+                    for name, base, load_parts in (
+                        ("bare", bare_base, parts),
+                        ("ivr", ivr_base, parts),
+                        ("signed no-op", ivr_base, noop),
+                    ):
                         runs.setdefault((name, connections), []).append(
-                            load(base, parts, connections, seconds, workdir, wrk)
+                            load(base, load_parts, connections, seconds, workdir, wrk)
                         )
                         if not ivr.alive() or not bare.alive():
                             raise RuntimeError("a server died under load")
@@ -184,6 +202,11 @@ def run(quick: bool = False) -> Result:
     )
     if any(x.wrapped for (name, _), rs in runs.items() if name == "ivr" for x in rs):
         result.notes.append("Warning: an IVR run used up its prepared calls and repeated them.")
+    result.notes.append(
+        '"signed no-op" is hotline web answering an inbound call\'s "ringing" status '
+        "callback: signature check, every request hook (sessions, CSRF, rate limiter), empty "
+        "TwiML, no Redis. Its ratio to bare is the ceiling for any Hotline webhook here."
+    )
     result.notes.append(
         "Both servers: gunicorn gthread, WEB_CONCURRENCY workers x 8 threads, access log on "
         "(hotline web's configuration), LOG_LEVEL=WARNING; the load generator shares the "
@@ -231,6 +254,12 @@ def run(quick: bool = False) -> Result:
             )
         else:
             result.add(f"IVR p99 latency, {connections} connections", round(p99, 2), "ms")
+        noop_rps = median([x.rps for x in runs[("signed no-op", connections)]])
+        result.add(
+            f"signed no-op webhook / bare throughput, {connections} connections",
+            round(noop_rps / bare_rps if bare_rps else 0.0, 3),
+            "x",
+        )
         errors = sum(x.errors for x in ivr_runs)
         result.add(
             f"IVR errors (non-2xx, socket), {connections} connections",

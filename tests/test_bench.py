@@ -1,0 +1,116 @@
+"""The benchmarks stay working: each measurement runs at its tiny (--quick) size and returns
+well-formed results; the report lists every figure with its bar. Nothing here asserts a
+timing: speed is the benchmark's business (bench/RESULTS.md), not a unit test's."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from bench import __main__ as bench_main
+from bench.common import Figure, Result, percentile
+from bench.report import render, render_result
+
+#: Figures each measurement must report (by name), whatever their values.
+EXPECTED = {
+    "webhook": [
+        "IVR / bare throughput, 16 connections",
+        "IVR / bare throughput, 64 connections",
+        "IVR p99 latency, 16 connections",
+    ],
+    "routing_scale": ["median match time, 5,000 / 100 waiting, 10 counselors"],
+    "dispatch": ["dispatch latency p50", "dispatch latency p99"],
+    "memory": ["memory per waiting callback, IVR session included"],
+    "busy_hour": [
+        "webhooks answered",
+        "webhook latency p99",
+        "anomalies",
+        "time to callback p50",
+    ],
+    "durability": [
+        "intake throughput, always / everysec",
+        "webhook throughput, always / everysec",
+    ],
+}
+
+
+@pytest.fixture(autouse=True)
+def no_apt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never install packages: without wrk the threaded load generator is used."""
+    monkeypatch.setenv("BENCH_NO_APT", "1")
+
+
+@pytest.mark.parametrize("name", bench_main.MEASUREMENTS)
+def test_measurement_runs_at_quick_size(name: str) -> None:
+    """Each measurement completes and reports its figures, numbers, bars and verdicts."""
+    module = __import__(f"bench.{name}", fromlist=["run"])
+    result = module.run(quick=True)
+    assert result.error is None, result.error
+    names = [f.name for f in result.figures]
+    for expected in EXPECTED[name]:
+        assert expected in names, names
+    for figure in result.figures:
+        assert figure.value is not None and math.isfinite(figure.value), figure
+        if figure.bar:
+            assert figure.ok in (True, False), figure
+        else:
+            assert figure.ok is None, figure
+    assert result.notes, "each measurement explains what it measured"
+    if result.table:
+        header, *rows = result.table
+        assert rows and all(len(row) == len(header) for row in rows)
+
+
+def test_every_measurement_is_listed_and_has_expectations() -> None:
+    """The command runs every measurement module in bench/, and this test covers each."""
+    modules = {p.stem for p in Path(bench_main.__file__).parent.glob("*.py") if p.stem in EXPECTED}
+    assert set(bench_main.MEASUREMENTS) == set(EXPECTED) == modules
+
+
+def test_report_lists_each_figure_with_its_bar_and_verdict() -> None:
+    """RESULTS.md: the machine, the command, a summary row per bar, PASS/SHORT beside it."""
+    passing = Result("a", "Alpha", [Figure("speed", 2.0, "x", ">= 1", True)], notes=["n"])
+    short = Result(
+        "b",
+        "Beta",
+        [Figure("p99", 80.0, "ms", "< 50 ms", False), Figure("info", 3.0, "ms")],
+        notes=["m"],
+    )
+    missing = Result("c", "Gamma", error="needs something")
+    text = render([passing, short, missing], {"cores (nproc)": "2"}, "python -m bench", 60)
+    assert "| cores (nproc) | 2 |" in text
+    assert "`python -m bench`" in text
+    assert "| Alpha | speed | 2 x | >= 1 | PASS |" in text
+    assert "| Beta | p99 | 80 ms | < 50 ms | SHORT |" in text
+    assert "| Gamma | | | | NOT MEASURED |" in text
+    assert "b: p99 = 80 ms (bar < 50 ms)" in text
+    assert "| info | 3 ms |  |  |" in render_result(short)
+
+
+def test_a_broken_measurement_is_reported_not_raised() -> None:
+    """One measurement failing does not stop the others; its error is in the report."""
+    from bench.common import timed
+
+    def broken(quick: bool) -> Result:
+        raise RuntimeError("server died")
+
+    result = timed(broken, True)
+    assert result.error == "RuntimeError: server died"
+
+
+@pytest.mark.parametrize(("pct", "expected"), [(50, 50), (90, 90), (99, 99), (100, 100), (1, 1)])
+def test_percentile_is_nearest_rank(pct: float, expected: float) -> None:
+    """Percentiles are observed values (nearest rank), not interpolations."""
+    assert percentile([float(x) for x in range(100, 0, -1)], pct) == expected
+
+
+def test_quick_command_writes_a_report(tmp_path: Path) -> None:
+    """``python -m bench --quick --only memory --output X`` writes the report to X."""
+    out = tmp_path / "RESULTS.md"
+    code = bench_main.main(["--quick", "--only", "memory", "--output", str(out)])
+    text = out.read_text()
+    assert "## Machine" in text and "Memory per waiting callback" in text
+    assert code in (0, 1)  # 1 only if a bar is missed: the report says which
+    assert ("SHORT" in text) == (code == 1)
