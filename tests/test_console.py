@@ -1,0 +1,241 @@
+"""The counselor console: one-click state changes, the callback on offer and on the line
+(number masked until the call is bridged), dispositions and their effects."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from hotline import audit
+from hotline.services import DEFAULT_QUEUE
+from routing import dispositions, keys
+from routing.counselors import get_counselor, make_available
+from routing.leads import get_lead, lead_events
+from settings import Settings
+from tests.conftest import AuthActions, Floor
+
+
+def post_state(auth: AuthActions, client: FlaskClient, state: str, **extra: str) -> Any:
+    token = auth.csrf_token("/console/")
+    return client.post("/console/state", data={"csrf_token": token, "state": state, **extra})
+
+
+def state_box(client: FlaskClient) -> str:
+    return client.get("/console/live/state").get_data(as_text=True)
+
+
+def call_box(client: FlaskClient) -> str:
+    return client.get("/console/live/call").get_data(as_text=True)
+
+
+def my_state(client: FlaskClient) -> str:
+    match = re.search(r'id="my-state">([^<]+)<', state_box(client))
+    assert match
+    return match.group(1)
+
+
+def test_one_click_available_offline_and_break(
+    auth: AuthActions, client: FlaskClient, r: Redis
+) -> None:
+    user = auth.as_role("counselor")
+    assert my_state(client) == "Offline"
+    assert post_state(auth, client, "available").status_code == 302
+    assert my_state(client) == "Available"
+    assert r.zscore(keys.IDLE.format("en", "any"), user.counselor_id) is not None
+    post_state(auth, client, "break", reason="Meal")
+    assert my_state(client) == "On break"
+    counselor = get_counselor(r, user.counselor_id)
+    assert counselor is not None
+    assert (counselor.status, counselor.status_reason) == ("offline", "Meal")
+    assert r.zscore(keys.IDLE.format("en", "any"), user.counselor_id) is None
+    post_state(auth, client, "offline")
+    assert my_state(client) == "Offline"
+    assert "data-seconds" in state_box(client)  # time in state is shown and ticks
+
+
+def test_unknown_state_is_refused_with_a_message(auth: AuthActions, client: FlaskClient) -> None:
+    auth.as_role("counselor")
+    page = client.post(
+        "/console/state",
+        data={"csrf_token": auth.csrf_token("/console/"), "state": "asleep"},
+        follow_redirects=True,
+    )
+    assert "Choose available, offline or break." in page.get_data(as_text=True)
+
+
+def test_going_available_matches_a_waiting_caller(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    user = auth.as_role("counselor")
+    lead = floor.caller_waiting()
+    post_state(auth, client, "available")
+    # Matching ran at once: the counselor is being dialed for this caller.
+    assert get_counselor(r, user.counselor_id).status == "reserved"  # type: ignore[union-attr]
+    assert get_lead(r, lead.id).status == "reserved"  # type: ignore[union-attr]
+
+
+def offered_call(auth: AuthActions, floor: Floor, **lead_fields: Any) -> tuple[Any, Any, str]:
+    """A signed-in counselor with a callback on offer: (user, lead, reservation id)."""
+    counselor = floor.counselor("Dana", languages=("en", "es"), available=False)
+    user = auth.as_role("counselor", counselor_id=counselor.id)
+    lead = floor.caller_waiting(ago=420, **lead_fields)
+    make_available(floor.r, counselor)
+    [rid] = floor.offer()
+    return user, lead, rid
+
+
+def test_offer_shows_the_lead_with_the_number_masked_until_bridged(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    user, lead, rid = offered_call(auth, floor, urgent=True, insurance="medicaid", language="es")
+    box = call_box(client)
+    assert lead.id in box
+    assert "Urgent: in withdrawal or using now" in box
+    assert "Medicaid" in box and "Spanish" in box and "Calling for themselves" in box
+    assert "7 min" in box  # waited
+    assert lead.phone not in box and "***" in box
+    floor.bridge(rid)
+    box = call_box(client)
+    assert re.search(r'id="caller-number">\s*' + re.escape(lead.phone), box)
+    assert "You are on the call" in box
+    # One audit entry for the viewing, however often the box refreshes.
+    reads = [e for e in audit.entries(r, lead_id=lead.id) if e["action"] == "read"]
+    assert len(reads) == 1 and reads[0]["who"].startswith(f"user:{user.id}:")
+
+
+def test_earlier_attempts_are_shown(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    _, lead, _ = offered_call(auth, floor)
+    r.rpush(keys.LEAD_ATTEMPTS.format(lead.id), '{"at": 1700000000, "outcome": "no-answer"}')
+    assert "no-answer" in call_box(client)
+
+
+def finished_call(auth: AuthActions, floor: Floor) -> tuple[Any, Any]:
+    user, lead, rid = offered_call(auth, floor)
+    floor.bridge(rid)
+    assert floor.hang_up(rid) == "connected"
+    return user, lead
+
+
+def dispose(auth: AuthActions, client: FlaskClient, lead_id: str, **form: str) -> Any:
+    token = auth.csrf_token("/console/")
+    return client.post(
+        "/console/disposition", data={"csrf_token": token, "lead_id": lead_id, **form}
+    )
+
+
+def test_after_the_call_the_disposition_form_shows_and_submitting_ends_wrap_up(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    user, lead = finished_call(auth, floor)
+    assert my_state(client) == "Wrap-up"
+    box = call_box(client)
+    assert 'id="disposition-form"' in box and lead.phone not in box
+    response = dispose(auth, client, lead.id, value="referred", note="Sent to county program")
+    assert response.status_code == 302
+    assert my_state(client) == "Available"
+    saved = dispositions.get(r, lead.id)
+    assert (saved["value"], saved["note"], saved["counselor_id"]) == (
+        "referred",
+        "Sent to county program",
+        user.counselor_id,
+    )
+    assert "disposition-form" not in call_box(client)
+    again = dispose(auth, client, lead.id, value="wrong_number")  # a second tab, say
+    assert again.status_code == 302
+    page = client.get("/console/").get_data(as_text=True)
+    assert "There is no call waiting for your disposition." in page
+    assert dispositions.get(r, lead.id)["value"] == "referred"
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({}, "Choose how the call ended."),
+        ({"value": "sold"}, "Choose how the call ended."),
+        ({"value": "call_back_at"}, "Choose when to call back."),
+        ({"value": "call_back_at", "callback_epoch": "1"}, "at least 5 minutes"),
+        ({"value": "referred", "note": "x" * 501}, "under 500 characters"),
+    ],
+)
+def test_bad_dispositions_are_refused_and_the_form_kept(
+    auth: AuthActions,
+    client: FlaskClient,
+    floor: Floor,
+    r: Redis,
+    form: dict[str, str],
+    message: str,
+) -> None:
+    _, lead = finished_call(auth, floor)
+    response = dispose(auth, client, lead.id, **form)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert dispositions.get(r, lead.id) == {}
+    assert my_state(client) == "Wrap-up"
+
+
+def test_asked_not_to_be_called_puts_the_number_on_the_list(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis, settings: Settings
+) -> None:
+    _, lead = finished_call(auth, floor)
+    assert not dispositions.is_do_not_call(r, settings, lead.phone)
+    dispose(auth, client, lead.id, value="do_not_call")
+    assert dispositions.is_do_not_call(r, settings, lead.phone)
+    assert all(lead.phone not in k for k in r.keys("*"))  # a digest, never the number
+
+
+def test_call_back_at_schedules_a_requeue_with_rq(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis, services: Any
+) -> None:
+    _, lead = finished_call(auth, floor)
+    at = time.time() + 3600
+    response = dispose(auth, client, lead.id, value="call_back_at", callback_epoch=str(at))
+    assert response.status_code == 302
+    after = get_lead(r, lead.id)
+    assert after is not None and after.status == "deferred"
+    assert r.zscore(keys.DUE, lead.id) == pytest.approx(at)
+    q = Queue(DEFAULT_QUEUE, connection=services.rq_redis, serializer=JSONSerializer)
+    registry = ScheduledJobRegistry(queue=q)
+    [job_id] = registry.get_job_ids()
+    job = q.fetch_job(job_id)
+    assert job is not None
+    assert job.func_name == "workers.jobs.requeue_lead"
+    assert job.args == [lead.id]  # the id only, no personal data
+    assert registry.get_scheduled_time(job_id).timestamp() == pytest.approx(at, abs=1)
+    assert [e["event"] for e in lead_events(r, lead.id)][-2:] == [
+        "disposition",
+        "call_back_scheduled",
+    ]
+
+
+def test_call_back_time_without_scripts_is_read_as_utc(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    _, lead = finished_call(auth, floor)
+    dispose(auth, client, lead.id, value="call_back_at", callback_at="2099-01-02T03:04")
+    assert r.zscore(keys.DUE, lead.id) is None  # more than 30 days away: refused
+    soon = time.gmtime(time.time() + 7200)
+    local = time.strftime("%Y-%m-%dT%H:%M", soon)
+    assert (
+        dispose(auth, client, lead.id, value="call_back_at", callback_at=local).status_code == 302
+    )
+    assert r.zscore(keys.DUE, lead.id) == pytest.approx(time.time() + 7200, abs=120)
+
+
+def test_console_without_a_counselor_record_explains(
+    auth: AuthActions, client: FlaskClient, r: Redis
+) -> None:
+    auth.create("ann", "admin")
+    auth.login("ann")
+    page = client.get("/console/")  # an admin may open it, but takes no calls without a record
+    assert page.status_code == 409
+    assert "not linked to a counselor record" in page.get_data(as_text=True)
