@@ -74,6 +74,41 @@ def dev(worker_count: int) -> None:
     run_dev(worker_count)
 
 
+# --- Accounts (issue 5) ------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Web accounts: counselors, supervisors and admins."""
+
+
+@users.command("add")
+@click.option("--username", required=True, help="Sign-in name (2-40: letters, digits, . _ -).")
+@click.option(
+    "--role", required=True, type=click.Choice(["counselor", "supervisor", "admin"])
+)
+@click.option("--counselor-id", default="", help="The counselor record (required for a counselor).")
+def users_add(username: str, role: str, counselor_id: str) -> None:
+    """Create an account; the password is read from HOTLINE_NEW_PASSWORD or prompted for
+    (never an argument, so it stays out of shell history and process lists)."""
+    from hotline import users as accounts  # noqa: PLC0415
+    from hotline.services import build_services  # noqa: PLC0415
+    from routing.counselors import get_counselor  # noqa: PLC0415
+
+    settings = _settings(dev=True)
+    r = build_services(settings).redis
+    if counselor_id and get_counselor(r, counselor_id) is None:
+        raise click.ClickException(f"counselor_id: no counselor {counselor_id!r}")
+    password = os.environ.get("HOTLINE_NEW_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        user = accounts.create_user(r, username, password, role, counselor_id=counselor_id)
+    except accounts.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {user.role} {user.username} ({user.id})")
+
+
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start a ``hotline`` sub-command as a child process."""
     return subprocess.Popen([sys.executable, "-m", "hotline", *args], env=env)
