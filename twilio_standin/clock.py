@@ -16,6 +16,14 @@ class Clock:
         self._epoch = time.time()
         self._start = time.monotonic()
 
+    def set_factor(self, factor: float) -> None:
+        """Change the speed from now on; virtual time stays continuous."""
+        if factor <= 0:
+            raise ValueError("clock factor must be above 0")
+        self._epoch = self.now()
+        self._start = time.monotonic()
+        self.factor = factor
+
     def now(self) -> float:
         """Virtual seconds since the epoch (what CallDuration and timestamps are made of)."""
         return self._epoch + (time.monotonic() - self._start) * self.factor

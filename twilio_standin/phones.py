@@ -75,7 +75,7 @@ class Script:
         return cls("failed")
 
     @classmethod
-    def voicemail(cls, ring_seconds: float = 5.0) -> Script:
+    def voicemail(cls, ring_seconds: float = 3.0) -> Script:
         """Voicemail picks up (answering-machine detection says machine)."""
         return cls("machine", ring_seconds)
 

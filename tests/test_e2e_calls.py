@@ -1,0 +1,291 @@
+"""Whole calls, from dial-in to bridged callback: the real web app served over HTTP, a real
+Redis, real ``hotline worker`` processes, and the real twilio client talking to the Twilio
+stand-in, which rings scripted phones and runs our TwiML the way Twilio does."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis
+import requests
+from werkzeug.serving import make_server
+
+from hotline.app import create_app
+from hotline.services import build_services
+from routing import keys
+from settings import load_settings
+from tests.conftest import API_TOKEN, WorkerProcesses, wait_until
+from twilio_standin import HANG_UP, Script, StandIn
+
+pytestmark = pytest.mark.e2e
+
+HOTLINE = "+18004927848"
+#: IVR answers: English, for myself, not urgent, PPO, callback on this caller ID.
+IVR_EN = ("1", "1", "2", "1", "1")
+#: Spanish, for someone else, urgent, Medicaid, callback on this caller ID.
+IVR_ES_URGENT = ("2", "2", "1", "3", "1")
+#: Settings that make a whole day's timers fit in a test (real seconds on our side).
+FAST_ENV = {
+    "COUNSELOR_RING_SECONDS": "5",
+    "CALLER_RING_SECONDS": "5",
+    "RETRY_DELAYS": "1,1",
+    "WRAPUP_SECONDS": "1",
+    "SWEEP_INTERVAL": "1",
+    "CALLS_PER_SECOND": "100",
+    "LEASE_SECONDS": "30",
+}
+#: Words that must never reach a voicemail (42 CFR Part 2).
+FORBIDDEN_ON_VOICEMAIL = ("addiction", "treatment", "hotline", "withdrawal", "drug", "alcohol",
+                          "adicci", "tratamiento")
+
+
+@dataclass
+class Line:
+    """A running Hotline and its stand-in Twilio, with helpers that read like the behaviour."""
+
+    base: str
+    standin: StandIn
+    r: redis.Redis
+    workers: WorkerProcesses
+
+    def api(self, method: str, path: str, json: Any = None) -> requests.Response:
+        """Call the JSON API with the bearer token."""
+        return requests.request(
+            method, self.base + path, json=json, timeout=10,
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        )
+
+    def counselor(self, name: str, phone: str, script: Script | list[Script],
+                  languages: tuple[str, ...] = ("en", "es"),
+                  insurance: tuple[str, ...] = ()) -> str:
+        """Add a counselor whose phone follows ``script``, and make them available."""
+        self.standin.phone(phone, script)
+        created = self.api("POST", "/api/counselors", {
+            "name": name, "phone": phone, "languages": list(languages),
+            "insurance": list(insurance),
+        })
+        assert created.status_code == 201, created.text
+        counselor_id = str(created.json()["id"])
+        made = self.api("POST", f"/api/counselors/{counselor_id}/status", {"status": "available"})
+        assert made.status_code == 200, made.text
+        return counselor_id
+
+    def calls_in(self, number: str, ivr: tuple[str | None, ...], *callbacks: Script) -> Any:
+        """A person at ``number`` calls and answers the IVR with ``ivr``; their phone then
+        behaves as ``callbacks`` (one per callback attempt, the last repeating)."""
+        self.standin.phone(number, [Script.caller(*ivr), *callbacks] if callbacks
+                           else [Script.caller(*ivr)])
+        return self.standin.dial_in(number)
+
+    def lead_of(self, call: Any, timeout: float = 20) -> str:
+        """The lead id created for an inbound call."""
+        return str(wait_until(lambda: self.r.get(keys.CALL_LEAD.format(call.sid)), timeout))
+
+    def lead(self, lead_id: str) -> dict[str, Any]:
+        """GET /api/leads/<id>."""
+        response = self.api("GET", f"/api/leads/{lead_id}")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def wait_status(self, lead_id: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
+        """The lead once its status is one of ``statuses``."""
+        found: dict[str, Any] = {}
+
+        def reached() -> bool:
+            found.update(self.lead(lead_id))
+            return found["status"] in statuses
+
+        try:
+            wait_until(reached, timeout, interval=0.1)
+        except AssertionError:
+            raise AssertionError(
+                f"lead {lead_id} is {found.get('status')}, not {statuses}; "
+                f"events {found.get('events')}; stand-in errors {self.standin.webhook_errors}"
+            ) from None
+        return found
+
+    def counselor_state(self, counselor_id: str) -> dict[str, Any]:
+        """GET /api/counselors/<id>."""
+        return self.api("GET", f"/api/counselors/{counselor_id}").json()  # type: ignore[no-any-return]
+
+    def legs_to(self, number: str) -> list[Any]:
+        """Every call leg the stand-in placed to ``number``, oldest first."""
+        return [c for c in self.standin.legs if c.to == number]
+
+    def settle(self) -> None:
+        """Wait until every call on the stand-in has ended."""
+        wait_until(lambda: all(c.is_final for c in self.standin.legs), 30, interval=0.1)
+
+
+@pytest.fixture
+def start_line(standin: StandIn, env: dict[str, str], r: redis.Redis,
+               workers: WorkerProcesses) -> Iterator[Callable[..., Line]]:
+    """``start_line(workers=2, **env)``: serve Hotline over HTTP on a free port (its
+    PUBLIC_BASE_URL), connect the stand-in to it, start real worker processes."""
+    servers: list[Any] = []
+
+    def start(worker_count: int = 2, speed: float = 50.0, **extra_env: str) -> Line:
+        holder: dict[str, Any] = {}
+        # Bind first, so PUBLIC_BASE_URL (what Twilio signs) is known before the app exists.
+        server = make_server("127.0.0.1", 0, lambda e, s: holder["app"](e, s), threaded=True)
+        base = f"http://127.0.0.1:{server.server_port}"
+        env.update(FAST_ENV)
+        env.update(extra_env)
+        env["PUBLIC_BASE_URL"] = base
+        settings = load_settings(env)
+        holder["app"] = create_app(settings, build_services(settings))
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  daemon=True)
+        thread.start()
+        servers.append(server)
+        standin.clock.set_factor(speed)
+        standin.connect(base)
+        workers.start(worker_count)
+        return Line(base, standin, r, workers)
+
+    yield start
+    standin.stop()
+    workers.stop()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def line(start_line: Callable[..., Line]) -> Line:
+    """A running Hotline with the fast test timers and two workers."""
+    return start_line()
+
+
+# --- The happy path --------------------------------------------------------------------
+
+
+def test_caller_is_called_back_and_bridged_to_a_counselor(line: Line):
+    counselor_id = line.counselor("Ana", "+12125550101", Script.answers("1", talk_seconds=300))
+    call = line.calls_in("+14155550111", IVR_EN, Script.answers(talk_seconds=120))
+    lead_id = line.lead_of(call)
+    lead = line.wait_status(lead_id, "connected")
+    line.settle()
+
+    [counselor_leg] = line.legs_to("+12125550101")
+    assert counselor_leg.direction == "outbound-api"
+    whisper = " ".join(counselor_leg.said()).lower()
+    assert "press 1" in whisper
+    [caller_leg] = line.legs_to("+14155550111")
+    assert caller_leg.direction == "outbound-dial"
+    assert caller_leg.parent_call_sid == counselor_leg.sid
+    assert caller_leg.from_ == HOTLINE, "the caller sees the hotline number"
+    assert any(e["event"] == "bridged" for e in caller_leg.log)
+    assert caller_leg.duration >= 120
+    assert [a.get("outcome") for a in lead["attempts"]][-1:] == ["connected"]
+    # After wrap-up the counselor is available again.
+    wait_until(lambda: line.counselor_state(counselor_id)["status"] == "available", 15)
+    assert line.standin.anomalies == [] and line.standin.webhook_errors == []
+
+
+def test_spanish_caller_hears_spanish_and_is_served_in_spanish(line: Line):
+    line.counselor("Luz", "+12125550102", Script.answers("1"), languages=("es",))
+    call = line.calls_in("+14155550112", IVR_ES_URGENT, Script.answers())
+    lead = line.wait_status(line.lead_of(call), "connected")
+    assert lead["lead"]["language"] == "es" and lead["lead"]["urgent"] is True
+    assert lead["lead"]["insurance"] == "medicaid"
+    inbound = line.standin.registry.get(call.sid)
+    spanish = [e for e in inbound.log if e["event"] == "say" and e["language"] == "es-US"]
+    assert len(spanish) >= 4, "every menu after the language choice is in Spanish"
+
+
+# --- Counselor side: no answer, decline, voicemail -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "first_counselor",
+    [Script.rings_out(), Script.declines("2"), Script.declines(), Script.voicemail(),
+     Script.ignores_whisper()],
+    ids=["rings-out", "presses-2", "hangs-up", "voicemail", "whisper-times-out"],
+)
+def test_a_missed_offer_goes_to_the_next_counselor_without_costing_an_attempt(
+    line: Line, first_counselor: Script
+):
+    missed_id = line.counselor("Ben", "+12125550103", first_counselor)
+    line.counselor("Cal", "+12125550104", Script.answers("1"))
+    call = line.calls_in("+14155550113", IVR_EN, Script.answers())
+    lead = line.wait_status(line.lead_of(call), "connected")
+    line.settle()
+    assert len(line.legs_to("+12125550103")) >= 1
+    assert len(line.legs_to("+14155550113")) == 1, "the caller was dialed once"
+    assert [a.get("outcome") for a in lead["attempts"]] == ["connected"]
+    if first_counselor.answer == "machine":
+        assert line.legs_to("+12125550103")[0].answered_by == "machine_start"
+    missed = line.counselor_state(missed_id)
+    assert missed["status"] in ("missed", "available", "offline")
+    assert missed["missed_offers"] >= 1
+    assert line.standin.anomalies == []
+
+
+# --- Caller side: busy, no answer, machine, retries ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first_try", "outcome"),
+    [(Script.busy(), "busy"), (Script.rings_out(), "no-answer"),
+     (Script.voicemail(), "machine")],
+)
+def test_a_caller_not_reached_is_retried_and_then_connected(
+    line: Line, first_try: Script, outcome: str
+):
+    line.counselor("Dee", "+12125550105", Script.answers("1"))
+    call = line.calls_in("+14155550114", IVR_EN, first_try, Script.answers())
+    lead = line.wait_status(line.lead_of(call), "connected")
+    line.settle()
+    outcomes = [a.get("outcome") for a in lead["attempts"]]
+    assert outcomes == [outcome, "connected"], outcomes
+    assert len(line.legs_to("+14155550114")) == 2
+    assert line.standin.anomalies == []
+
+
+def test_a_voicemail_never_says_what_we_are(line: Line):
+    line.counselor("Eve", "+12125550106", Script.answers("1"))
+    call = line.calls_in("+14155550115", IVR_EN, Script.voicemail())
+    line.wait_status(line.lead_of(call), "retry_wait", "waiting", "reserved", "connected")
+    wait_until(lambda: any(c.is_final for c in line.legs_to("+14155550115")), 20)
+    first = line.legs_to("+14155550115")[0]
+    assert first.answered_by == "machine_end_beep"
+    message = " ".join(first.said()).lower()
+    assert all(word not in message for word in FORBIDDEN_ON_VOICEMAIL), message
+
+
+def test_retries_exhausted_marks_the_lead_unreachable(line: Line):
+    counselor_id = line.counselor("Fay", "+12125550107", Script.answers("1"))
+    call = line.calls_in("+14155550116", IVR_EN, Script.busy())
+    lead = line.wait_status(line.lead_of(call), "unreachable", timeout=45)
+    line.settle()
+    # RETRY_DELAYS="1,1": the first attempt and two retries.
+    assert [a.get("outcome") for a in lead["attempts"]] == ["busy", "busy", "busy"]
+    assert len(line.legs_to("+14155550116")) == 3
+    wait_until(lambda: line.counselor_state(counselor_id)["status"] == "available", 15)
+    assert line.standin.anomalies == []
+
+
+# --- The IVR ---------------------------------------------------------------------------
+
+
+def test_hanging_up_mid_ivr_still_makes_a_lead(line: Line):
+    call = line.calls_in("+14155550117", ("1", "1", HANG_UP))
+    lead_id = line.lead_of(call)
+    lead = line.wait_status(lead_id, "waiting")
+    assert lead["lead"]["status"] == "waiting"
+    assert line.standin.registry.get(call.sid).status == "completed"
+    events = " ".join(str(e) for e in lead["events"]).lower()
+    assert "abandon" in events
+
+
+def test_silent_caller_is_reprompted_and_still_queued_with_safe_defaults(line: Line):
+    call = line.calls_in("+14155550118", (None,) * 20)
+    lead = line.wait_status(line.lead_of(call, timeout=40), "waiting", timeout=40)
+    assert lead["lead"]["insurance"] == "unknown"
+    said = line.standin.registry.get(call.sid).said()
+    assert len(said) > 10, "each menu was asked again before moving on"
