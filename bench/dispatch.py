@@ -13,6 +13,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -96,6 +97,30 @@ def wait_workers(url: str, count: int, processes: list[Process], timeout: float 
     conn.close()
 
 
+def _job_times(
+    rq_redis: redis.Redis, r: redis.Redis, counselor_id: str
+) -> tuple[float, float] | None:
+    """(enqueued_at, started_at) of the dial job of the counselor's reservation, Unix s."""
+    from rq.exceptions import NoSuchJobError  # noqa: PLC0415
+    from rq.job import Job  # noqa: PLC0415
+    from rq.serializers import JSONSerializer  # noqa: PLC0415
+
+    from routing import keys  # noqa: PLC0415
+
+    rid = r.hget(keys.COUNSELOR.format(counselor_id), "reservation")
+    try:
+        job = Job.fetch(f"dial-{rid}", connection=rq_redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+    if job.enqueued_at is None or job.started_at is None:
+        return None
+    as_unix = [
+        (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+        for t in (job.enqueued_at, job.started_at)
+    ]
+    return as_unix[0], as_unix[1]
+
+
 def run(quick: bool = False) -> Result:
     """Counselors go available one by one; time each until its call reaches the stand-in."""
     result = Result("dispatch", "Dispatch latency (counselor available -> Twilio REST request)")
@@ -146,6 +171,9 @@ def run(quick: bool = False) -> Result:
                 ids.append(response.get_json()["id"])
             latencies: list[float] = []
             api_ms: list[float] = []
+            queue_ms: list[float] = []
+            job_ms: list[float] = []
+            rq_redis = redis.Redis.from_url(server.url)
             lost = 0
             for n, counselor_id in enumerate(ids):
                 started = time.time()
@@ -165,6 +193,11 @@ def run(quick: bool = False) -> Result:
                     continue
                 latencies.append((arrived - started) * 1000)
                 api_ms.append((answered - started) * 1000)
+                job_times = _job_times(rq_redis, r, counselor_id)
+                if job_times is not None:
+                    enqueued, job_started = job_times
+                    queue_ms.append((job_started - enqueued) * 1000)
+                    job_ms.append((arrived - job_started) * 1000)
                 time.sleep(0.02)
         finally:
             for w in workers:
@@ -183,6 +216,18 @@ def run(quick: bool = False) -> Result:
     result.add(
         "of which the API request (inline match + enqueue), median", round(median(api_ms), 2), "ms"
     )
+    if queue_ms:
+        result.add(
+            "of which enqueued -> dial job started (RQ pick-up and fork), median",
+            round(median(queue_ms), 2),
+            "ms",
+        )
+        result.add(
+            "of which dial job started -> request at the stand-in, median",
+            round(median(job_ms), 2),
+            "ms",
+        )
+        result.add("enqueued -> dial job started, p99", round(percentile(queue_ms, 99), 1), "ms")
     result.add(
         "counselors whose call never reached the stand-in (10 s)", lost, "", "= 0", lost == 0
     )
