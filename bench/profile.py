@@ -136,13 +136,23 @@ def in_process(calls: int = 300) -> str:
             "",
         ]
         per_step: dict[str, list[float]] = {}
-        for n in range(9000, 9000 + calls):
-            for path, params in walk(n):
-                started = time.perf_counter()
-                hotline(path, params)
-                per_step.setdefault(path, []).append((time.perf_counter() - started) * 1e6)
-        lines.append("mean per step:")
-        lines += [f"  {path:28s} {sum(v) / len(v):7.0f} us" for path, v in per_step.items()]
+        trips: dict[str, int] = {}
+        socket.socket.sendall = counting_sendall  # type: ignore[method-assign]
+        try:
+            for n in range(9000, 9000 + calls):
+                for path, params in walk(n):
+                    before = sends[0]
+                    started = time.perf_counter()
+                    hotline(path, params)
+                    per_step.setdefault(path, []).append((time.perf_counter() - started) * 1e6)
+                    trips[path] = trips.get(path, 0) + sends[0] - before
+        finally:
+            socket.socket.sendall = real_sendall  # type: ignore[method-assign]
+        lines.append("mean per step (Redis round trips):")
+        lines += [
+            f"  {path:28s} {sum(v) / len(v):7.0f} us  ({trips[path] / len(v):.0f})"
+            for path, v in per_step.items()
+        ]
         lines.append("")
         profiler = cProfile.Profile()
         requests = [req for n in range(20000, 20000 + calls) for req in walk(n)]
