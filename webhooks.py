@@ -391,9 +391,7 @@ def callback_counselor_status(reservation_id: str) -> Response:
             kind = "counselor-hung-up" if res.state == callbacks.CALLER_DIALING else "completed"
             outcome = callbacks.call_ended(r, settings, reservation_id, kind)
             if outcome:
-                _after_caller_leg(reservation_id, outcome)
-                if outcome == "requeued":
-                    _request_match()
+                _after_caller_leg(reservation_id, outcome)  # also matches the freed counselor
     return twiml(VoiceResponse())
 
 

@@ -463,3 +463,28 @@ def test_outside_calling_hours_is_deferred(
     [rid2] = jobs.request_match(services)
     assert callbacks.get_reservation(r, rid2).lead_id == recent.id
     assert jobs.place_counselor_call(services, rid2) == "dialed"
+
+
+def test_counselor_hanging_up_before_the_caller_answers_costs_no_attempt(
+    offer: Any, r: redis.Redis, settings: Settings
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    call.counselor_status("completed")  # the parent leg ends: Twilio sends no dial-result
+    assert call.state == callbacks.MISSED
+    assert back_in_its_place(r, settings, lead, call.rid)
+    assert lead_attempts(r, lead.id) == []
+
+
+def test_bridged_call_ends_even_if_the_dial_result_is_lost(
+    offer: Any, r: redis.Redis, settings: Settings
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    call.caller_answers("human")
+    call.counselor_status("completed")
+    assert call.state == callbacks.CONNECTED
+    assert cs.get_counselor(r, counselor.id).status == "wrap_up"
+    assert call.dial_ends("completed").find("Say") is None  # too late: nothing to say
