@@ -362,7 +362,9 @@ def accept(r: Redis, settings: Settings, reservation_id: str) -> Lead | None:
     if res is None:
         return None
     lead = get_lead(r, res.lead_id)
-    if lead is None:
+    if lead is None or lead.status != LeadStatus.RESERVED.value:
+        # Cancelled or removed while the counselor listened: free them, dial nobody.
+        release(r, settings, reservation_id, "lead no longer waiting")
         return None
     lease = time.time() + settings.lease_seconds + settings.caller_ring_seconds
     if not transition(r, reservation_id, (WHISPER,), CALLER_DIALING, lease):
@@ -486,6 +488,26 @@ def _record_attempt(r: Redis, lead_id: str, attempt: int, res: Reservation, outc
     r.rpush(keys.LEAD_ATTEMPTS.format(lead_id), json.dumps(entry))
 
 
+def release(r: Redis, settings: Settings, reservation_id: str, why: str) -> bool:
+    """End a reservation before the caller is dialed, for a reason that is nobody's miss
+    (its lead was cancelled, or its lease expired): a lead still reserved by it returns to
+    its place and the counselor is free again."""
+    res = get_reservation(r, reservation_id)
+    if res is None:
+        r.zrem(keys.LEASES, reservation_id)
+        return False
+    if not transition(r, reservation_id, ACTIVE[:-1], RECLAIMED, None, outcome=why):
+        if not res.active:
+            r.zrem(keys.LEASES, reservation_id)
+        return False
+    lead = get_lead(r, res.lead_id)
+    if lead is not None:
+        _back_in_line(r, res, lead, why)  # only if it is still reserved by this offer
+    _release_counselor(r, res)
+    log.info("reservation %s released: %s", res.id, why)
+    return True
+
+
 def reclaim(r: Redis, settings: Settings, reservation_id: str) -> bool:
     """An expired lease: nothing was heard in time (a worker died, a webhook was lost).
     The callback returns to its place and the counselor is free; a bridged call's lease is
@@ -496,16 +518,7 @@ def reclaim(r: Redis, settings: Settings, reservation_id: str) -> bool:
         return False
     if res.state == BRIDGED:
         return call_ended(r, settings, reservation_id) == "connected"
-    if not transition(r, reservation_id, ACTIVE[:-1], RECLAIMED, None, outcome="lease expired"):
-        if not res.active:
-            r.zrem(keys.LEASES, reservation_id)
-        return False
-    lead = get_lead(r, res.lead_id)
-    if lead is not None:
-        _back_in_line(r, res, lead, "lease expired")
-    _release_counselor(r, res)
-    log.info("reservation %s reclaimed after its lease expired", res.id)
-    return True
+    return release(r, settings, reservation_id, "lease expired")
 
 
 def expired_leases(r: Redis, now: float) -> list[str]:

@@ -488,3 +488,25 @@ def test_bridged_call_ends_even_if_the_dial_result_is_lost(
     assert call.state == callbacks.CONNECTED
     assert cs.get_counselor(r, counselor.id).status == "wrap_up"
     assert call.dial_ends("completed").find("Say") is None  # too late: nothing to say
+
+
+def test_a_lead_cancelled_during_the_offer_is_not_dialed(
+    offer: Any, r: redis.Redis, standin: Any, settings: Settings, services: Services
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    r.hset(keys.LEAD.format(lead.id), "status", "cancelled")  # the caller cancelled by phone
+    doc = call.counselor_presses("1")
+    assert doc.find("Dial") is None and doc.find("Hangup") is not None
+    assert call.state == callbacks.RECLAIMED
+    assert get_lead(r, lead.id).status == "cancelled"
+    c = cs.get_counselor(r, counselor.id)
+    assert c.status == "available" and c.missed_offers == 0
+
+    # Cancelled before the dial job ran: nobody is called.
+    second = new_lead(r, settings, "L000002")
+    [rid] = jobs.request_match(services)
+    r.hset(keys.LEAD.format(second.id), "status", "cancelled")
+    assert jobs.place_counselor_call(services, rid) == "stale"
+    assert len(standin.calls) == 1
+    assert cs.get_counselor(r, counselor.id).status == "available"

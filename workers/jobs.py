@@ -142,8 +142,10 @@ def place_counselor_call(services: Services, reservation_id: str) -> str:
         return "stale"
     lead = get_lead(r, res.lead_id)
     counselor = counselors.get_counselor(r, res.counselor_id)
-    if lead is None or counselor is None:
-        callbacks.reclaim(r, settings, reservation_id)
+    if lead is None or counselor is None or lead.status != "reserved":
+        # The caller cancelled (or a supervisor removed them) since the match.
+        callbacks.release(r, settings, reservation_id, "lead no longer waiting")
+        request_match(services)
         return "stale"
     now = time.time()
     if callbacks.caller_number(lead) is None:
