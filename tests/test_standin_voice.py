@@ -423,3 +423,14 @@ def test_a_phone_can_play_one_script_per_call(standin, web, rest):
     second = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE,
                                              url=web.url("/answer")).sid)
     assert (first.status, second.status) == ("busy", "completed")
+
+
+def test_a_phone_already_on_a_call_is_busy(standin, web, rest):
+    doc = VoiceResponse()
+    doc.pause(length=600)
+    web.on("/answer", doc)
+    first = rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer")).sid
+    wait_until(lambda: standin.registry.get(first).status == "in-progress")
+    second = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE,
+                                             url=web.url("/answer")).sid)
+    assert second.status == "busy"

@@ -166,10 +166,12 @@ class Leg:
         script = self.person.script
         c.status = "ringing"
         self.status_event("ringing")
+        # A phone already on a call is engaged (no call waiting): the new call is busy.
+        engaged = bool(self.standin.registry.active_to(c.to, excluding=c.sid))
         try:
-            if script.answer in ("busy", "failed"):
+            if engaged or script.answer in ("busy", "failed"):
                 self.wait(1.0)
-                return script.answer
+                return "busy" if engaged else script.answer
             if script.answer == "no-answer" or script.ring_seconds >= timeout:
                 self.wait(timeout)
                 return "no-answer"
