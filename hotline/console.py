@@ -73,7 +73,9 @@ def _call_context(counselor: Counselor) -> dict[str, Any]:
         lead["shown_phone"] = live.lead.phone if on_the_call else lead["phone"]
         lead["on_the_call"] = on_the_call
         lead["reservation_state"] = live.reservation.state
-        lead["earlier_attempts"] = lead_attempts(r, live.lead.id)
+        lead["earlier_attempts"] = [
+            a for a in lead_attempts(r, live.lead.id) if a.get("reservation") != live.reservation.id
+        ]
         context["live"] = lead
         audit.lead_viewed(r, live.lead.id)
     if done is not None:
