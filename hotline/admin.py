@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from hotline import users
+from hotline import audit, users
 from hotline.auth import admin_required
 from hotline.services import get_redis
 from routing.counselors import CounselorError, create_counselor, get_counselor, list_counselors
@@ -132,3 +132,12 @@ def add_counselor() -> Any:
         return _page(form=form, counselor_error=error), 400
     flash(f"Counselor {counselor.name} added as {counselor.id}.", "success")
     return redirect(url_for("admin.index"))
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log() -> Any:
+    """The newest audit entries (who read or changed which lead), optionally for one lead."""
+    lead_id = request.args.get("lead", "").strip()
+    entries = audit.entries(get_redis(), lead_id=lead_id or None, count=200)
+    return render_template("audit.html", entries=entries, lead_id=lead_id)

@@ -1,0 +1,144 @@
+"""Admin pages: accounts (create, change role, link, password, switch off) and counselors,
+with plain answers to bad input; and the audit log page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+from redis import Redis
+
+from hotline import audit, users
+from routing.counselors import list_counselors
+from tests.conftest import WEB_PASSWORD, AuthActions, Floor
+
+
+def admin_post(auth: AuthActions, client: FlaskClient, path: str, **form: Any) -> Any:
+    return client.post(path, data={"csrf_token": auth.csrf_token("/admin/"), **form})
+
+
+def test_admin_creates_accounts_and_bad_input_is_explained(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    auth.as_role("admin")
+    dana = floor.counselor("Dana", available=False)
+    refused = admin_post(
+        auth,
+        client,
+        "/admin/users",
+        username="dana",
+        password="short",
+        role="counselor",
+        counselor_id=dana.id,
+    )
+    assert refused.status_code == 400
+    assert "at least 10 characters" in refused.get_data(as_text=True)
+    unlinked = admin_post(
+        auth, client, "/admin/users", username="dana", password=WEB_PASSWORD, role="counselor"
+    )
+    assert "must be linked to a counselor" in unlinked.get_data(as_text=True)
+    ghost = admin_post(
+        auth,
+        client,
+        "/admin/users",
+        username="dana",
+        password=WEB_PASSWORD,
+        role="counselor",
+        counselor_id="C9999",
+    )
+    assert "no such counselor" in ghost.get_data(as_text=True)
+    made = admin_post(
+        auth,
+        client,
+        "/admin/users",
+        username="dana",
+        password=WEB_PASSWORD,
+        role="counselor",
+        counselor_id=dana.id,
+    )
+    assert made.status_code == 302
+    user = users.authenticate(r, "dana", WEB_PASSWORD)
+    assert user is not None and user.counselor_id == dana.id
+
+
+def test_admin_changes_role_password_and_switches_off(
+    auth: AuthActions, client: FlaskClient, r: Redis
+) -> None:
+    auth.as_role("admin")
+    sue = users.create_user(r, "sue", WEB_PASSWORD, "supervisor")
+    admin_post(
+        auth,
+        client,
+        f"/admin/users/{sue.id}",
+        role="admin",
+        active="1",
+        password="a brand new password",
+        counselor_id="",
+    )
+    changed = users.get_user(r, sue.id)
+    assert changed is not None and changed.role == "admin"
+    assert users.authenticate(r, "sue", "a brand new password") is not None
+    admin_post(auth, client, f"/admin/users/{sue.id}", role="admin", active="0", counselor_id="")
+    assert users.authenticate(r, "sue", "a brand new password") is None  # switched off
+
+
+def test_the_last_admin_cannot_be_demoted_or_switched_off(
+    auth: AuthActions, client: FlaskClient, r: Redis
+) -> None:
+    me = auth.as_role("admin")
+    response = admin_post(
+        auth, client, f"/admin/users/{me.id}", role="supervisor", active="1", counselor_id=""
+    )
+    assert response.status_code == 400
+    assert "last admin" in response.get_data(as_text=True)
+    assert users.get_user(r, me.id).role == "admin"  # type: ignore[union-attr]
+
+
+def test_admin_adds_counselors(auth: AuthActions, client: FlaskClient, r: Redis) -> None:
+    auth.as_role("admin")
+    bad = admin_post(auth, client, "/admin/counselors", name="Luz", phone="12", languages=["es"])
+    assert bad.status_code == 400
+    assert "not a valid phone number" in bad.get_data(as_text=True)
+    no_language = admin_post(auth, client, "/admin/counselors", name="Luz", phone="(212) 555-0102")
+    assert "languages" in no_language.get_data(as_text=True)
+    assert list_counselors(r) == []
+    ok = admin_post(
+        auth,
+        client,
+        "/admin/counselors",
+        name="Luz Ortega",
+        phone="(212) 555-0102",
+        languages=["es"],
+        insurance=["medicaid"],
+    )
+    assert ok.status_code == 302
+    [luz] = list_counselors(r)
+    assert (luz.name, luz.phone, luz.languages, luz.insurance, luz.status) == (
+        "Luz Ortega",
+        "+12125550102",
+        ("es",),
+        ("medicaid",),
+        "offline",
+    )
+
+
+def test_supervisors_cannot_manage_accounts(
+    auth: AuthActions, client: FlaskClient, r: Redis
+) -> None:
+    auth.as_role("supervisor")
+    token = auth.csrf_token("/dashboard/")
+    response = client.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "evil", "password": WEB_PASSWORD, "role": "admin"},
+    )
+    assert response.status_code == 403
+    assert users.find_by_username(r, "evil") is None
+
+
+def test_audit_log_page(auth: AuthActions, client: FlaskClient, app: object, r: Redis) -> None:
+    auth.as_role("admin")
+    audit.record(r, "read", "L000007", who="user:U0009:sue")
+    audit.record(r, "read", "L000008", who="api-token")
+    page = client.get("/admin/audit?lead=L000007").get_data(as_text=True)
+    assert "user:U0009:sue" in page and "api-token" not in page
+    assert "api-token" in client.get("/admin/audit").get_data(as_text=True)
