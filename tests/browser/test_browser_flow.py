@@ -5,6 +5,7 @@ sees the call and dispositions it, and the supervisor's dashboard follows it all
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -200,5 +201,34 @@ def test_keyboard_only_sign_in_and_availability(browser: Any, site: Site) -> Non
         )
         assert unlabelled == []
         assert page.locator("main#main").count() == 1 and page.locator("nav").count() == 1
+    finally:
+        context.close()
+
+
+def test_dashboard_follows_changes_within_two_seconds(browser: Any, site: Site) -> None:
+    """The issue's bar for "live": a change shows within 1-2 s without a reload."""
+    created = site.api(
+        "POST",
+        "/api/counselors",
+        {"name": "Lee", "phone": "+12125550104", "languages": ["en"], "insurance": []},
+    )
+    counselor_id = created.json()["id"]
+    site.account("sam", "supervisor")
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        site.sign_in(page, "sam")
+        row = counselor_row(page, counselor_id)
+        expect(row).to_have_attribute("data-state", "offline")
+        page.evaluate("window.__notReloaded = true")
+        delays = []
+        for state in ("available", "offline", "available", "offline", "available"):
+            changed = site.api("POST", f"/api/counselors/{counselor_id}/status", {"status": state})
+            assert changed.status_code == 200, changed.text
+            started = time.monotonic()
+            expect(row).to_have_attribute("data-state", state, timeout=2000)
+            delays.append(time.monotonic() - started)
+        assert page.evaluate("window.__notReloaded") is True  # updated in place
+        print(f"dashboard update delays (s): {', '.join(f'{d:.2f}' for d in delays)}")
     finally:
         context.close()
