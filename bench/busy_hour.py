@@ -1,0 +1,243 @@
+"""5. Busy hour: 2,000 callers in 10 compressed minutes with 20 counselors, through the Twilio
+stand-in (its scripted callers and counselors: ``twilio_standin.simulate``), ``hotline web``
+(gunicorn) and real ``hotline worker`` processes.
+
+Time is compressed by SPEED: the stand-in's call time runs SPEED times faster, and Hotline's
+own timers (wrap-up, widening, retry delays, the calls-per-second limit) are scaled to match,
+so 10 minutes of calls take 10/SPEED real minutes. Every webhook the stand-in sends is timed
+as Twilio sees it. Bars: every webhook answered, zero anomalies.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import redis
+
+from bench.common import (
+    API_TOKEN,
+    Process,
+    Result,
+    free_port,
+    hotline_env,
+    hotline_process,
+    median,
+    missing,
+    percentile,
+    private_redis,
+    scratch_dir,
+    standalone,
+    wait_http,
+)
+from bench.dispatch import wait_workers
+
+CALLERS = 2000
+COUNSELORS = 20
+#: Compressed minutes over which the callers arrive.
+MINUTES = 10
+#: Call time runs this many times faster than real time.
+SPEED = 5.0
+WORKERS = 3
+#: Compressed minutes after the last arrival before the leads are read (callbacks under way).
+DRAIN_MINUTES = 2.5
+
+
+def scaled_env(speed: float) -> dict[str, str]:
+    """Hotline's real-time timers compressed like the stand-in's call time."""
+
+    def s(seconds: float) -> str:
+        return str(max(1, round(seconds / speed)))
+
+    return {
+        "WRAPUP_SECONDS": s(60),
+        "WIDEN_AFTER_SECONDS": s(120),
+        "RETRY_DELAYS": ",".join(s(x) for x in (300, 900, 3600)),
+        "CALLS_PER_SECOND": f"{1.0 * speed:g}",
+        "SWEEP_INTERVAL": "1",
+    }
+
+
+def _simulation_class() -> Any:
+    """``twilio_standin.simulate.Simulation``, reading the leads once at the end instead of
+    polling them every 2 s during the run (the polling would be load on the hotline too)."""
+    from twilio_standin.simulate import Simulation  # noqa: PLC0415
+
+    class OneReadSimulation(Simulation):  # type: ignore[misc,valid-type]
+        def _wait(self, inbound: dict[str, str], first: int, timeout: float) -> Any:
+            time.sleep(timeout)
+            return self._scan_leads(first)
+
+    return OneReadSimulation
+
+
+def run(quick: bool = False) -> Result:
+    """Run the scenario and summarise what Twilio and the callers saw."""
+    result = Result("busy_hour", "Busy hour (2,000 callers, 20 counselors, compressed time)")
+    reason = missing("twilio_standin.simulate")
+    if reason:
+        result.error = reason
+        return result
+    from twilio_standin.simulate import Scenario  # noqa: PLC0415
+
+    callers = 40 if quick else CALLERS
+    counselors = 4 if quick else COUNSELORS
+    speed = 20.0 if quick else SPEED
+    arrival = MINUTES * 60 / speed if not quick else 3.0
+    drain = DRAIN_MINUTES * 60 / speed if not quick else 5.0
+    workdir = scratch_dir("busy-hour")
+    timings_path = workdir / "webhooks.json"
+    with private_redis("busy-hour") as server:
+        web_port, standin_port = free_port(), free_port()
+        base, standin_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{standin_port}"
+        env = hotline_env(
+            server.url,
+            PUBLIC_BASE_URL=base,
+            TWILIO_API_BASE_URL=standin_url,
+            **scaled_env(speed),
+        )
+        processes: list[Process] = []
+        r = redis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            standin = Process(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.standin_timed",
+                    "--port",
+                    str(standin_port),
+                    "--hotline-url",
+                    base,
+                    "--speed",
+                    f"{speed:g}",
+                    "--out",
+                    str(timings_path),
+                ],
+                env,
+                workdir / "standin.log",
+            )
+            processes.append(standin)
+            web = hotline_process(
+                ["web", "--bind", f"127.0.0.1:{web_port}"], env, workdir / "web.log"
+            )
+            processes.append(web)
+            workers = [
+                hotline_process(["worker"], env, workdir / f"worker-{i}.log")
+                for i in range(WORKERS)
+            ]
+            processes += workers
+            wait_http(base + "/healthz", web)
+            wait_http(standin_url + "/_standin/health", standin)
+            wait_workers(server.url, WORKERS, workers)
+            scenario = Scenario(
+                callers=callers,
+                counselors=counselors,
+                seed=6,
+                arrival_seconds=arrival,
+                timeout=drain,
+                speed=speed,
+            )
+            simulation = _simulation_class()(base, standin_url, API_TOKEN, echo=lambda _: None)
+            started = time.monotonic()
+            summary = simulation.run(scenario)
+            elapsed = time.monotonic() - started
+            from routing.queue import waiting_count  # noqa: PLC0415
+
+            still_waiting = waiting_count(r)
+            dead = [p.log_path.name for p in processes if not p.alive()]
+        finally:
+            for p in reversed(processes):
+                p.stop()
+            r.close()
+    data = json.loads(timings_path.read_text()) if timings_path.exists() else {"timings": []}
+    timings = data["timings"]
+    if not timings:
+        raise RuntimeError("the stand-in recorded no webhook")
+    latencies = [t[2] for t in timings]
+    unanswered = [t for t in timings if t[1] != 200]
+    result.add("webhooks sent by the stand-in", len(timings), "")
+    result.add(
+        "webhooks answered",
+        len(timings) - len(unanswered),
+        "",
+        f"= {len(timings)} (all)",
+        not unanswered,
+    )
+    result.add("webhook latency p50", round(percentile(latencies, 50), 1), "ms")
+    result.add("webhook latency p99", round(percentile(latencies, 99), 1), "ms")
+    result.add(
+        "webhook latency max",
+        round(max(latencies), 1),
+        "ms",
+        "< 15000 ms (Twilio's timeout)",
+        max(latencies) < 15000,
+    )
+    result.add("anomalies", len(summary.anomalies), "", "= 0", not summary.anomalies)
+    if dead:
+        result.add("processes that died", len(dead), "", "= 0", False)
+    result.add("callers", summary.callers, "")
+    result.add("leads created", summary.leads, "")
+    result.add("callbacks connected", summary.connected, "")
+    waits = summary.callback_seconds
+    if waits:
+        for pct in (50, 90):
+            value = percentile(waits, pct) * speed / 60
+            result.add(f"time to callback p{pct}", round(value, 1), "compressed min")
+        result.add("time to callback max", round(max(waits) * speed / 60, 1), "compressed min")
+    else:
+        result.add("time to callback p50", 0.0, "compressed min (no callback connected)")
+    result.add("still waiting at the end", still_waiting, "")
+    minutes = round(arrival * speed / 60, 1)
+    result.table.append(["webhook", "requests", "p50 ms", "p99 ms", "max ms", "not 200"])
+    by_path: dict[str, list[Any]] = {}
+    for t in timings:
+        key = (
+            t[0].split("/twilio/callback/")[0] + "/twilio/callback/<r>/" + t[0].rsplit("/", 1)[-1]
+            if "/twilio/callback/" in t[0]
+            else t[0]
+        )
+        by_path.setdefault(key, []).append(t)
+    for path, rows in sorted(by_path.items(), key=lambda x: -len(x[1])):
+        ms = [x[2] for x in rows]
+        result.table.append(
+            [
+                path,
+                str(len(rows)),
+                f"{median(ms):.1f}",
+                f"{percentile(ms, 99):.1f}",
+                f"{max(ms):.1f}",
+                str(sum(1 for x in rows if x[1] != 200)),
+            ]
+        )
+    result.notes.append(
+        f"{summary.callers:,} callers dialed in over {arrival:.0f} real s "
+        f"({minutes:g} compressed min, speed {speed:g}), {counselors} counselors, "
+        f"{WORKERS} workers, "
+        f"hotline web with {env.get('WEB_CONCURRENCY', '2')} gunicorn workers; leads read "
+        f"{drain:.0f} real s after the last arrival; {elapsed:.0f} s in all. Callers and "
+        "counselors are twilio_standin.simulate's (mixed languages, insurance, urgency; busy, "
+        "unanswered, voicemail and declined legs). Hotline's timers scaled by the speed: "
+        + ", ".join(f"{k}={v}" for k, v in scaled_env(speed).items())
+        + ". Lead statuses: "
+        + json.dumps(dict(sorted(summary.statuses.items())))
+        + "."
+    )
+    result.notes.append(
+        "Time to callback is from the first call to the bridged callback, for the callbacks "
+        "connected during the run, in compressed minutes (real seconds x speed): with "
+        f"{counselors} counselors the line cannot drain {summary.callers:,} callers in "
+        f"{minutes:g} minutes, so this is the head of the line."
+    )
+    if summary.anomalies:
+        result.notes.append("Anomalies: " + "; ".join(summary.anomalies[:20]))
+    if unanswered:
+        result.notes.append(
+            "Not answered 200: " + "; ".join(f"{t[0]} -> {t[1] or t[3]}" for t in unanswered[:20])
+        )
+    return result
+
+
+if __name__ == "__main__":
+    standalone(run)
