@@ -376,23 +376,34 @@ def callback_counselor_status(reservation_id: str) -> Response:
                                 request.form.get("SequenceNumber")):
         return twiml(VoiceResponse())
     res = callbacks.get_reservation(r, reservation_id)
-    if res is None or not res.active:
+    if res is None:
         return twiml(VoiceResponse())
-    if status in ("initiated", "ringing", "queued"):
-        callbacks.call_placed(r, settings, reservation_id, request.form.get("CallSid", ""))
-    elif status in NOT_ANSWERED:
-        if callbacks.counselor_missed(r, settings, reservation_id, status):
+    if status in NOT_ANSWERED or status == "completed":
+        # Whatever the state, this phone has hung up: once the state machine is done with
+        # this news, the counselor may be rung again.
+        freed = _counselor_leg_final(res, status)
+        callbacks.counselor_leg_ended(r, reservation_id)
+        if freed:
             _request_match()
-    elif status == "completed":
-        if res.state in callbacks.BEFORE_ACCEPT:
-            if callbacks.counselor_missed(r, settings, reservation_id, "hung up"):
-                _request_match()
-        else:
-            kind = "counselor-hung-up" if res.state == callbacks.CALLER_DIALING else "completed"
-            outcome = callbacks.call_ended(r, settings, reservation_id, kind)
-            if outcome:
-                _after_caller_leg(reservation_id, outcome)  # also matches the freed counselor
+    elif status in ("initiated", "ringing", "queued") and res.active:
+        callbacks.call_placed(r, settings, reservation_id, request.form.get("CallSid", ""))
     return twiml(VoiceResponse())
+
+
+def _counselor_leg_final(res: callbacks.Reservation, status: str) -> bool:
+    """Apply the counselor leg's final status; True if a counselor or lead was freed."""
+    r, settings = get_redis(), get_settings()
+    if not res.active:
+        return True  # the reservation ended earlier: only the phone was still busy
+    if status in NOT_ANSWERED:
+        return callbacks.counselor_missed(r, settings, res.id, status)
+    if res.state in callbacks.BEFORE_ACCEPT:
+        return callbacks.counselor_missed(r, settings, res.id, "hung up")
+    kind = "counselor-hung-up" if res.state == callbacks.CALLER_DIALING else "completed"
+    outcome = callbacks.call_ended(r, settings, res.id, kind)
+    if outcome and outcome != "requeued":
+        _after_caller_leg(res.id, outcome)
+    return bool(outcome)
 
 
 @bp.post("/callback/<reservation_id>/caller-status")

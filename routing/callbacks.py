@@ -52,6 +52,9 @@ ACTIVE = (*BEFORE_ACCEPT, CALLER_DIALING, BRIDGED)
 #: A bridged call reports its end itself; this long lease only frees a counselor whose
 #: call's end never reached us.
 BRIDGED_LEASE_SECONDS = 4 * 3600
+#: Seconds a counselor's phone counts as still on our call after the callback is over for
+#: us (they hear a last message and hang up); their leg's final status ends it sooner.
+LEG_GRACE_SECONDS = 30
 #: Whisper prompts a counselor may let pass without a key before it counts as a decline.
 WHISPER_TRIES = 2
 #: AnsweredBy values of answering-machine detection that mean no person answered.
@@ -213,12 +216,33 @@ def _counselor_missed(r: Redis, settings: Settings, res: Reservation, why: str) 
                   reservation="", missed_offers=str(missed), status_reason=why)
 
 
+def _leg(r: Redis, res: Reservation, mode: str, until: float = 0.0) -> None:
+    """Open, cap or close the counselor's leg (see routing/lua/leg.lua)."""
+    run_script(r, "leg", [keys.COUNSELOR.format(res.counselor_id)], [res.id, mode, repr(until)])
+
+
+def _leg_winding_down(r: Redis, res: Reservation) -> None:
+    """The callback is over but the counselor may still be on the line for a moment."""
+    _leg(r, res, "cap", time.time() + LEG_GRACE_SECONDS)
+
+
+def counselor_leg_ended(r: Redis, reservation_id: str) -> None:
+    """The counselor's phone hung up (a final status of their leg): ringable again."""
+    res = get_reservation(r, reservation_id)
+    if res is not None:
+        _leg(r, res, "close")
+
+
 # --- Transitions driven by the dial job and Twilio's webhooks ---------------------------
 
 
 def call_placed(r: Redis, settings: Settings, reservation_id: str, call_sid: str) -> None:
     """The counselor's phone is being rung: remember the CallSid, renew the lease."""
     lease = time.time() + settings.lease_seconds
+    res = get_reservation(r, reservation_id)
+    if res is not None and res.active and not res.counselor_call_sid:
+        # Busy until the leg reports its end (or the reservation ends and caps it).
+        _leg(r, res, "open", time.time() + BRIDGED_LEASE_SECONDS)
     if not transition(r, reservation_id, (OFFERED,), COUNSELOR_RINGING, lease,
                       counselor_call_sid=call_sid):
         # A status callback got there first; still record the CallSid if it is alive.
@@ -237,6 +261,7 @@ def counselor_missed(r: Redis, settings: Settings, reservation_id: str, why: str
     lead = get_lead(r, res.lead_id)
     if lead is not None:
         _back_in_line(r, res, lead, f"counselor {why}")
+    _leg_winding_down(r, res)
     _counselor_missed(r, settings, res, why)
     log.info("reservation %s: counselor %s %s", res.id, res.counselor_id, why)
     return True
@@ -251,6 +276,7 @@ def counselor_unreachable(r: Redis, reservation_id: str, reason: str) -> bool:
     lead = get_lead(r, res.lead_id)
     if lead is not None:
         _back_in_line(r, res, lead, "counselor unreachable")
+    _leg(r, res, "close")  # no call was placed
     _release_counselor(r, res, CounselorStatus.OFFLINE.value, status_reason=reason)
     log.warning("counselor %s offline: %s", res.counselor_id, reason)
     return True
@@ -267,6 +293,7 @@ def lead_failed(r: Redis, reservation_id: str, reason: str) -> bool:
         _lead_state(r, lead, (LeadStatus.RESERVED.value,), LeadStatus.FAILED.value, "none",
                     holding=res.id, status_reason=reason)
         record_event(r, lead.id, "failed", reason=reason, reservation=res.id)
+    _leg_winding_down(r, res)
     _release_counselor(r, res)
     log.warning("lead %s failed: %s", res.lead_id, reason)
     return True
@@ -420,6 +447,7 @@ def call_ended(r: Redis, settings: Settings, reservation_id: str,
         if not transition(r, reservation_id, (BRIDGED,), CONNECTED, None, now=now,
                           outcome="connected"):
             return ""
+        _leg_winding_down(r, res)
         _start_wrapup(r, settings, res, now)
         return "connected"
     if res.state != CALLER_DIALING:
@@ -431,6 +459,7 @@ def call_ended(r: Redis, settings: Settings, reservation_id: str,
         lead = get_lead(r, res.lead_id)
         if lead is not None:
             _back_in_line(r, res, lead, "counselor hung up")
+        _leg_winding_down(r, res)
         _release_counselor(r, res)
         return "requeued"
     outcome = "machine" if res.answered_by in MACHINE or dial_status == "completed" else (
@@ -438,6 +467,7 @@ def call_ended(r: Redis, settings: Settings, reservation_id: str,
     if not transition(r, reservation_id, (CALLER_DIALING,), CALLER_UNREACHED, None,
                       outcome=outcome):
         return ""
+    _leg_winding_down(r, res)
     _release_counselor(r, res, missed_offers="0")
     lead = get_lead(r, res.lead_id)
     if lead is not None:
@@ -503,6 +533,7 @@ def release(r: Redis, settings: Settings, reservation_id: str, why: str) -> bool
     lead = get_lead(r, res.lead_id)
     if lead is not None:
         _back_in_line(r, res, lead, why)  # only if it is still reserved by this offer
+    _leg_winding_down(r, res)
     _release_counselor(r, res)
     log.info("reservation %s released: %s", res.id, why)
     return True

@@ -407,12 +407,33 @@ def test_late_webhooks_of_a_reclaimed_reservation_are_ignored(
     call, lead, counselor = offer()
     jobs.sweep_now(services, now=time.time() + settings.lease_seconds + 1)
     assert call.state == callbacks.RECLAIMED
-    # The lead is back in line at its score and has been offered again (one counselor).
-    assert get_lead(r, lead.id).status == "reserved"
-    assert get_lead(r, lead.id).attempts == 0
+    # The lead is back in line at its score; the counselor is free, but their phone may
+    # still be ringing with the lost call, so they are not rung again yet.
+    assert back_in_its_place(r, settings, lead, call.rid)
+    assert get_lead(r, lead.id).status == "waiting"
     late = call.counselor_answers()
     assert late.find("Gather") is None and late.find("Hangup") is not None
     assert call.counselor_presses("1").find("Dial") is None
+    assert get_lead(r, lead.id).status == "waiting"
+    # Their phone hangs up: now they are offered it again.
+    call.counselor_status("completed")
+    assert get_lead(r, lead.id).status == "reserved"
+    assert r.hget(keys.LEAD.format(lead.id), "reservation") != call.rid
+
+
+def test_a_counselor_is_not_rung_while_their_last_call_is_hanging_up(
+    offer: Any, r: redis.Redis, settings: Settings, services: Services
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    call.dial_ends("busy")  # the counselor is still hearing "not reached"
+    assert cs.get_counselor(r, counselor.id).status == "available"
+    second = new_lead(r, settings, "L000002")
+    assert jobs.request_match(services) == []
+    assert get_lead(r, second.id).status == "waiting"
+    call.counselor_status("completed")
+    assert get_lead(r, second.id).status == "reserved"
 
 
 def test_lease_reclaim_keeps_the_original_score(
@@ -502,6 +523,8 @@ def test_a_lead_cancelled_during_the_offer_is_not_dialed(
     assert get_lead(r, lead.id).status == "cancelled"
     c = cs.get_counselor(r, counselor.id)
     assert c.status == "available" and c.missed_offers == 0
+
+    call.counselor_status("completed")  # they hang up
 
     # Cancelled before the dial job ran: nobody is called.
     second = new_lead(r, settings, "L000002")

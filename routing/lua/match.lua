@@ -27,15 +27,20 @@ local function lead_head(key)
 end
 
 -- The longest-idle counselor of an idle set who is really free (stale members dropped).
+-- One whose phone is still hanging up from our last call (leg_until) is passed over, not
+-- dropped; there are at most as many of those as counselors, never as many as callers.
 local function counselor_head(key)
+  local rank = 0
   while true do
-    local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local head = redis.call('ZRANGE', key, rank, rank)
     if #head == 0 then return nil end
-    local status = redis.call('HGET', counselor_prefix .. head[1], 'status')
-    if status == 'available' or status == 'missed' then
-      return head[1], tonumber(head[2])
+    local c = redis.call('HMGET', counselor_prefix .. head[1], 'status', 'leg_until')
+    if c[1] == 'available' or c[1] == 'missed' then
+      if tonumber(c[2] or '0') <= now then return head[1] end
+      rank = rank + 1
+    else
+      redis.call('ZREM', key, head[1])
     end
-    redis.call('ZREM', key, head[1])
   end
 end
 
