@@ -533,3 +533,19 @@ def test_a_lead_cancelled_during_the_offer_is_not_dialed(
     assert jobs.place_counselor_call(services, rid) == "stale"
     assert len(standin.calls) == 1
     assert cs.get_counselor(r, counselor.id).status == "available"
+
+
+def test_no_log_line_holds_a_full_number(
+    offer: Any, r: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    call.caller_answers("human")
+    call.dial_ends("completed")
+    call.counselor_status("completed")
+    text = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "accepted; dialing caller ***23" in text
+    for number in (CALLER, COUNSELOR_PHONE):
+        assert number[2:] not in text
