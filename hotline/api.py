@@ -45,8 +45,10 @@ def authorized() -> bool:
         return session_user_may_supervise()
     scheme, _, token = header.partition(" ")
     expected = get_settings().hotline_api_token
-    return scheme.lower() == "bearer" and bool(token) and hmac.compare_digest(
-        token.strip().encode(), expected.encode()
+    return (
+        scheme.lower() == "bearer"
+        and bool(token)
+        and hmac.compare_digest(token.strip().encode(), expected.encode())
     )
 
 
@@ -71,16 +73,15 @@ def api_error(exc: ApiError) -> tuple[Response, int]:
 def _body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise ApiError(400, "bad_request", "expected a JSON object body "
-                                           "(Content-Type: application/json)")
+        raise ApiError(
+            400, "bad_request", "expected a JSON object body (Content-Type: application/json)"
+        )
     return data
 
 
 def _string_list(data: dict[str, Any], name: str, required: bool) -> list[str]:
     value = data.get(name, [] if not required else None)
-    if value is None or not isinstance(value, list) or not all(
-        isinstance(x, str) for x in value
-    ):
+    if value is None or not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise ApiError(400, "invalid", f"{name}: expected a list of strings")
     return value
 
@@ -142,8 +143,9 @@ def set_counselor_status(counselor_id: str) -> Response:
     else:
         changed = cs.make_offline(r, counselor, reason)
     if not changed:
-        raise ApiError(409, "conflict",
-                       f"counselor is {counselor.status}; try again when the call ends")
+        raise ApiError(
+            409, "conflict", f"counselor is {counselor.status}; try again when the call ends"
+        )
     if status == "available":
         from workers import jobs  # noqa: PLC0415 - the web process matches inline
 
@@ -169,6 +171,9 @@ def get_lead_detail(lead_id: str) -> Response:
         raise ApiError(404, "not_found", f"no lead {lead_id}")
     audit.lead_read(r, lead_id)  # issue 5: every read of a lead's details is recorded
     return jsonify(
-        lead=lead.public(), status=lead.status, attempts=lead_attempts(r, lead_id),
-        events=lead_events(r, lead_id), position=queue.position(r, lead_id),
+        lead=lead.public(),
+        status=lead.status,
+        attempts=lead_attempts(r, lead_id),
+        events=lead_events(r, lead_id),
+        position=queue.position(r, lead_id),
     )

@@ -58,8 +58,7 @@ LEG_GRACE_SECONDS = 30
 #: Whisper prompts a counselor may let pass without a key before it counts as a decline.
 WHISPER_TRIES = 2
 #: AnsweredBy values of answering-machine detection that mean no person answered.
-MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other",
-           "fax")
+MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 #: Handle times kept for wait estimates.
 HANDLE_TIMES_KEPT = 50
 
@@ -84,8 +83,11 @@ class Reservation:
     def from_redis(cls, data: dict[str, str]) -> Reservation:
         """Rebuild from HGETALL (decoded)."""
         return cls(
-            id=data["id"], lead_id=data["lead_id"], counselor_id=data["counselor_id"],
-            state=data["state"], score=float(data.get("score") or 0),
+            id=data["id"],
+            lead_id=data["lead_id"],
+            counselor_id=data["counselor_id"],
+            state=data["state"],
+            score=float(data.get("score") or 0),
             created_at=float(data.get("created_at") or 0),
             counselor_call_sid=data.get("counselor_call_sid", ""),
             answered_by=data.get("answered_by", ""),
@@ -106,9 +108,15 @@ def get_reservation(r: Redis, reservation_id: str) -> Reservation | None:
     return Reservation.from_redis(data) if data else None  # type: ignore[arg-type]
 
 
-def transition(r: Redis, reservation_id: str, allowed: tuple[str, ...], state: str,
-               lease: float | None | str = "-", now: float | None = None,
-               **fields: Any) -> str | None:
+def transition(
+    r: Redis,
+    reservation_id: str,
+    allowed: tuple[str, ...],
+    state: str,
+    lease: float | None | str = "-",
+    now: float | None = None,
+    **fields: Any,
+) -> str | None:
     """Compare-and-set: move from one of ``allowed`` to ``state``; the previous state, or
     None if the reservation was elsewhere. ``lease``: "-" keep, None drop, a number set."""
     now = time.time() if now is None else now
@@ -116,8 +124,9 @@ def transition(r: Redis, reservation_id: str, allowed: tuple[str, ...], state: s
     args: list[Any] = [" ".join(allowed), state, repr(now), lease_arg]
     for name, value in fields.items():
         args += [name, value]
-    prev = run_script(r, "reservation_state", [keys.RESERVATION.format(reservation_id),
-                                               keys.LEASES], args)
+    prev = run_script(
+        r, "reservation_state", [keys.RESERVATION.format(reservation_id), keys.LEASES], args
+    )
     return str(prev) if prev else None
 
 
@@ -125,29 +134,49 @@ def first_news(r: Redis, reservation_id: str, leg: str, sequence: str | None) ->
     """Whether a status callback is new: False if its SequenceNumber was already seen."""
     if sequence is None or not sequence.isdigit():
         return True  # nothing to order by: the state machine alone guards it
-    return bool(run_script(r, "seen", [keys.RESERVATION.format(reservation_id)],
-                           [f"seq_{leg}", sequence]))
+    return bool(
+        run_script(r, "seen", [keys.RESERVATION.format(reservation_id)], [f"seq_{leg}", sequence])
+    )
 
 
 # --- Lead moves ------------------------------------------------------------------------
 
 
-def _lead_state(r: Redis, lead: Lead, allowed: tuple[str, ...], status: str, mode: str,
-                value: float = 0.0, holding: str = "", now: float | None = None,
-                **fields: Any) -> bool:
+def _lead_state(
+    r: Redis,
+    lead: Lead,
+    allowed: tuple[str, ...],
+    status: str,
+    mode: str,
+    value: float = 0.0,
+    holding: str = "",
+    now: float | None = None,
+    **fields: Any,
+) -> bool:
     now = time.time() if now is None else now
     args: list[Any] = [" ".join(allowed), status, repr(now), mode, repr(value), holding]
     for name, v in fields.items():
         args += [name, v]
-    keys_ = [keys.LEAD.format(lead.id), bucket_key(lead.language, lead.insurance),
-             keys.WAITING_ALL, keys.DUE]
+    keys_ = [
+        keys.LEAD.format(lead.id),
+        bucket_key(lead.language, lead.insurance),
+        keys.WAITING_ALL,
+        keys.DUE,
+    ]
     return bool(run_script(r, "lead_state", keys_, args))
 
 
 def _back_in_line(r: Redis, res: Reservation, lead: Lead, why: str) -> bool:
     """The callback returns to its original place (same score): not an attempt."""
-    done = _lead_state(r, lead, (LeadStatus.RESERVED.value,), LeadStatus.WAITING.value,
-                       "queue", res.score, holding=res.id)
+    done = _lead_state(
+        r,
+        lead,
+        (LeadStatus.RESERVED.value,),
+        LeadStatus.WAITING.value,
+        "queue",
+        res.score,
+        holding=res.id,
+    )
     if done:
         record_event(r, lead.id, "requeued", reason=why, reservation=res.id)
     return done
@@ -188,8 +217,9 @@ def due_leads(r: Redis, now: float) -> list[str]:
 # --- Counselor moves -------------------------------------------------------------------
 
 
-def _release_counselor(r: Redis, res: Reservation, status: str = "available",
-                       **fields: Any) -> Counselor | None:
+def _release_counselor(
+    r: Redis, res: Reservation, status: str = "available", **fields: Any
+) -> Counselor | None:
     """Free the counselor held by this reservation (idle since now)."""
     counselor = get_counselor(r, res.counselor_id)
     if counselor is None:
@@ -207,13 +237,28 @@ def _counselor_missed(r: Redis, settings: Settings, res: Reservation, why: str) 
     missed = counselor.missed_offers + 1
     held = (CounselorStatus.RESERVED.value, CounselorStatus.ON_CALL.value)
     if missed >= settings.max_missed_offers:
-        set_state(r, counselor, held, CounselorStatus.OFFLINE.value, holding=res.id,
-                  reservation="", missed_offers=str(missed),
-                  status_reason=f"missed {missed} offers in a row")
+        set_state(
+            r,
+            counselor,
+            held,
+            CounselorStatus.OFFLINE.value,
+            holding=res.id,
+            reservation="",
+            missed_offers=str(missed),
+            status_reason=f"missed {missed} offers in a row",
+        )
         log.info("counselor %s offline after %d missed offers", counselor.id, missed)
     else:
-        set_state(r, counselor, held, CounselorStatus.MISSED.value, holding=res.id,
-                  reservation="", missed_offers=str(missed), status_reason=why)
+        set_state(
+            r,
+            counselor,
+            held,
+            CounselorStatus.MISSED.value,
+            holding=res.id,
+            reservation="",
+            missed_offers=str(missed),
+            status_reason=why,
+        )
 
 
 def _leg(r: Redis, res: Reservation, mode: str, until: float = 0.0) -> None:
@@ -243,8 +288,9 @@ def call_placed(r: Redis, settings: Settings, reservation_id: str, call_sid: str
     if res is not None and res.active and not res.counselor_call_sid:
         # Busy until the leg reports its end (or the reservation ends and caps it).
         _leg(r, res, "open", time.time() + BRIDGED_LEASE_SECONDS)
-    if not transition(r, reservation_id, (OFFERED,), COUNSELOR_RINGING, lease,
-                      counselor_call_sid=call_sid):
+    if not transition(
+        r, reservation_id, (OFFERED,), COUNSELOR_RINGING, lease, counselor_call_sid=call_sid
+    ):
         # A status callback got there first; still record the CallSid if it is alive.
         res = get_reservation(r, reservation_id)
         if res and res.active and not res.counselor_call_sid:
@@ -290,8 +336,15 @@ def lead_failed(r: Redis, reservation_id: str, reason: str) -> bool:
         return False
     lead = get_lead(r, res.lead_id)
     if lead is not None:
-        _lead_state(r, lead, (LeadStatus.RESERVED.value,), LeadStatus.FAILED.value, "none",
-                    holding=res.id, status_reason=reason)
+        _lead_state(
+            r,
+            lead,
+            (LeadStatus.RESERVED.value,),
+            LeadStatus.FAILED.value,
+            "none",
+            holding=res.id,
+            status_reason=reason,
+        )
         record_event(r, lead.id, "failed", reason=reason, reservation=res.id)
     _leg_winding_down(r, res)
     _release_counselor(r, res)
@@ -307,8 +360,15 @@ def defer(r: Redis, settings: Settings, reservation_id: str, until: float) -> bo
         return False
     lead = get_lead(r, res.lead_id)
     if lead is not None:
-        _lead_state(r, lead, (LeadStatus.RESERVED.value,), LeadStatus.DEFERRED.value, "due",
-                    until, holding=res.id)
+        _lead_state(
+            r,
+            lead,
+            (LeadStatus.RESERVED.value,),
+            LeadStatus.DEFERRED.value,
+            "due",
+            until,
+            holding=res.id,
+        )
         record_event(r, lead.id, "deferred", until=until, reservation=res.id)
     _release_counselor(r, res)
     return True
@@ -330,16 +390,16 @@ class Whisper:
     text: str
 
 
-def counselor_answered(r: Redis, settings: Settings, reservation_id: str,
-                       answered_by: str = "") -> Whisper | None:
+def counselor_answered(
+    r: Redis, settings: Settings, reservation_id: str, answered_by: str = ""
+) -> Whisper | None:
     """The counselor's phone was answered. A whisper to play, or None (a voicemail or a
     reservation no longer alive: hang up)."""
     if answered_by in MACHINE:
         counselor_missed(r, settings, reservation_id, "voicemail")
         return None
     lease = time.time() + settings.lease_seconds
-    if not transition(r, reservation_id, (OFFERED, COUNSELOR_RINGING, WHISPER), WHISPER,
-                      lease):
+    if not transition(r, reservation_id, (OFFERED, COUNSELOR_RINGING, WHISPER), WHISPER, lease):
         return None
     res = get_reservation(r, reservation_id)
     assert res is not None
@@ -354,23 +414,39 @@ def counselor_answered(r: Redis, settings: Settings, reservation_id: str,
 def whisper_text(lead: Lead, language: str, now: float) -> str:
     """The lead in a few words for the counselor: no name, no number."""
     minutes = max(0, int(now - lead.first_call_at) // 60)
-    ins_en = {"ppo": "P P O", "hmo": "H M O", "medicaid": "Medicaid", "medicare": "Medicare",
-              "none": "no insurance", "unknown": "insurance unknown"}
-    ins_es = {"ppo": "P P O", "hmo": "H M O", "medicaid": "Medicaid", "medicare": "Medicare",
-              "none": "sin seguro", "unknown": "seguro desconocido"}
+    ins_en = {
+        "ppo": "P P O",
+        "hmo": "H M O",
+        "medicaid": "Medicaid",
+        "medicare": "Medicare",
+        "none": "no insurance",
+        "unknown": "insurance unknown",
+    }
+    ins_es = {
+        "ppo": "P P O",
+        "hmo": "H M O",
+        "medicaid": "Medicaid",
+        "medicare": "Medicare",
+        "none": "sin seguro",
+        "unknown": "seguro desconocido",
+    }
     if language == "es":
         who = "para sí mismo" if lead.situation == "self" else "por otra persona"
         urgent = "Urgente: en abstinencia o consumiendo ahora. " if lead.urgent else ""
         tongue = "español" if lead.language == "es" else "inglés"
-        return (f"Devolución de llamada. {urgent}Llama {who}. Habla {tongue}. "
-                f"{ins_es.get(lead.insurance, lead.insurance)}. Esperó {minutes} minutos. "
-                "Pulse 1 para aceptar, 2 para rechazar.")
+        return (
+            f"Devolución de llamada. {urgent}Llama {who}. Habla {tongue}. "
+            f"{ins_es.get(lead.insurance, lead.insurance)}. Esperó {minutes} minutos. "
+            "Pulse 1 para aceptar, 2 para rechazar."
+        )
     who = "for themselves" if lead.situation == "self" else "for someone else"
     urgent = "Urgent: in withdrawal or using now. " if lead.urgent else ""
     tongue = "Spanish" if lead.language == "es" else "English"
-    return (f"Callback. {urgent}Calling {who}. Speaks {tongue}. "
-            f"{ins_en.get(lead.insurance, lead.insurance)}. Waited {minutes} minutes. "
-            "Press 1 to accept, 2 to decline.")
+    return (
+        f"Callback. {urgent}Calling {who}. Speaks {tongue}. "
+        f"{ins_en.get(lead.insurance, lead.insurance)}. Waited {minutes} minutes. "
+        "Press 1 to accept, 2 to decline."
+    )
 
 
 def no_key(r: Redis, settings: Settings, reservation_id: str) -> bool:
@@ -398,43 +474,70 @@ def accept(r: Redis, settings: Settings, reservation_id: str) -> Lead | None:
         return None
     counselor = get_counselor(r, res.counselor_id)
     if counselor is not None:
-        set_state(r, counselor, (CounselorStatus.RESERVED.value,),
-                  CounselorStatus.ON_CALL.value, holding=res.id, missed_offers="0",
-                  status_reason="")
+        set_state(
+            r,
+            counselor,
+            (CounselorStatus.RESERVED.value,),
+            CounselorStatus.ON_CALL.value,
+            holding=res.id,
+            missed_offers="0",
+            status_reason="",
+        )
     record_event(r, lead.id, "dialing", reservation=res.id, counselor=res.counselor_id)
     log.info("reservation %s accepted; dialing caller %s", res.id, mask(lead.phone))
     return lead
 
 
-def caller_answered(r: Redis, settings: Settings, reservation_id: str,
-                    answered_by: str) -> bool:
+def caller_answered(r: Redis, settings: Settings, reservation_id: str, answered_by: str) -> bool:
     """The caller's phone was answered: True for a person (bridge), False for a machine
     (the outcome is recorded; the Dial's result then retries the lead)."""
     human = answered_by not in MACHINE
     if not human:
-        transition(r, reservation_id, (CALLER_DIALING,), CALLER_DIALING, "-",
-                   answered_by=answered_by or "machine")
+        transition(
+            r,
+            reservation_id,
+            (CALLER_DIALING,),
+            CALLER_DIALING,
+            "-",
+            answered_by=answered_by or "machine",
+        )
         return False
     now = time.time()
-    if not transition(r, reservation_id, (CALLER_DIALING,), BRIDGED,
-                      now + BRIDGED_LEASE_SECONDS, now=now, answered_by=answered_by or "human",
-                      bridged_at=repr(now)):
+    if not transition(
+        r,
+        reservation_id,
+        (CALLER_DIALING,),
+        BRIDGED,
+        now + BRIDGED_LEASE_SECONDS,
+        now=now,
+        answered_by=answered_by or "human",
+        bridged_at=repr(now),
+    ):
         return False
     res = get_reservation(r, reservation_id)
     assert res is not None
     lead = get_lead(r, res.lead_id)
     if lead is not None:
         attempt = lead.attempts + 1
-        _lead_state(r, lead, (LeadStatus.RESERVED.value,), LeadStatus.CONNECTED.value,
-                    "none", holding=res.id, attempts=str(attempt), status_reason="")
+        _lead_state(
+            r,
+            lead,
+            (LeadStatus.RESERVED.value,),
+            LeadStatus.CONNECTED.value,
+            "none",
+            holding=res.id,
+            attempts=str(attempt),
+            status_reason="",
+        )
         _record_attempt(r, lead.id, attempt, res, "connected", now)
         record_event(r, lead.id, "connected", reservation=res.id, counselor=res.counselor_id)
         stats.incr(r, stats.CALLBACKS_CONNECTED)
     return True
 
 
-def call_ended(r: Redis, settings: Settings, reservation_id: str,
-               dial_status: str = "completed") -> str:
+def call_ended(
+    r: Redis, settings: Settings, reservation_id: str, dial_status: str = "completed"
+) -> str:
     """The caller leg is over (the Dial's action, or the counselor hung up). Returns the
     outcome: "connected" (bridged, counselor in wrap-up), a caller outcome such as
     "no-answer" or "machine" (retry scheduled), "requeued" (the counselor hung up before the
@@ -444,8 +547,9 @@ def call_ended(r: Redis, settings: Settings, reservation_id: str,
         return ""
     now = time.time()
     if res.state == BRIDGED:
-        if not transition(r, reservation_id, (BRIDGED,), CONNECTED, None, now=now,
-                          outcome="connected"):
+        if not transition(
+            r, reservation_id, (BRIDGED,), CONNECTED, None, now=now, outcome="connected"
+        ):
             return ""
         _leg_winding_down(r, res)
         _start_wrapup(r, settings, res, now)
@@ -453,8 +557,9 @@ def call_ended(r: Redis, settings: Settings, reservation_id: str,
     if res.state != CALLER_DIALING:
         return ""
     if dial_status == "counselor-hung-up":
-        if not transition(r, reservation_id, (CALLER_DIALING,), MISSED, None,
-                          outcome="counselor hung up"):
+        if not transition(
+            r, reservation_id, (CALLER_DIALING,), MISSED, None, outcome="counselor hung up"
+        ):
             return ""
         lead = get_lead(r, res.lead_id)
         if lead is not None:
@@ -462,10 +567,14 @@ def call_ended(r: Redis, settings: Settings, reservation_id: str,
         _leg_winding_down(r, res)
         _release_counselor(r, res)
         return "requeued"
-    outcome = "machine" if res.answered_by in MACHINE or dial_status == "completed" else (
-        dial_status or "failed")
-    if not transition(r, reservation_id, (CALLER_DIALING,), CALLER_UNREACHED, None,
-                      outcome=outcome):
+    outcome = (
+        "machine"
+        if res.answered_by in MACHINE or dial_status == "completed"
+        else (dial_status or "failed")
+    )
+    if not transition(
+        r, reservation_id, (CALLER_DIALING,), CALLER_UNREACHED, None, outcome=outcome
+    ):
         return ""
     _leg_winding_down(r, res)
     _release_counselor(r, res, missed_offers="0")
@@ -479,9 +588,16 @@ def _start_wrapup(r: Redis, settings: Settings, res: Reservation, now: float) ->
     counselor = get_counselor(r, res.counselor_id)
     if counselor is None:
         return
-    set_state(r, counselor, (CounselorStatus.ON_CALL.value, CounselorStatus.RESERVED.value),
-              CounselorStatus.WRAP_UP.value, now=now, holding=res.id,
-              wrapup_until=now + settings.wrapup_seconds, reservation="")
+    set_state(
+        r,
+        counselor,
+        (CounselorStatus.ON_CALL.value, CounselorStatus.RESERVED.value),
+        CounselorStatus.WRAP_UP.value,
+        now=now,
+        holding=res.id,
+        wrapup_until=now + settings.wrapup_seconds,
+        reservation="",
+    )
     if res.bridged_at:
         pipe = r.pipeline()
         pipe.lpush(keys.HANDLE_TIMES, int(now - res.bridged_at) + settings.wrapup_seconds)
@@ -489,32 +605,55 @@ def _start_wrapup(r: Redis, settings: Settings, res: Reservation, now: float) ->
         pipe.execute()
 
 
-def schedule_retry(r: Redis, settings: Settings, lead: Lead, res: Reservation, outcome: str,
-                   now: float) -> float | None:
+def schedule_retry(
+    r: Redis, settings: Settings, lead: Lead, res: Reservation, outcome: str, now: float
+) -> float | None:
     """Count the attempt; schedule the next (backoff, calling hours) or, after the last,
     mark the lead unreachable. Returns when the lead is due, or None if unreachable."""
     attempt = lead.attempts + 1
     _record_attempt(r, lead.id, attempt, res, outcome, now)
     retries = settings.retry_delays
     if attempt > len(retries):
-        if _lead_state(r, lead, (LeadStatus.RESERVED.value,), LeadStatus.UNREACHABLE.value,
-                       "none", holding=res.id, attempts=str(attempt),
-                       status_reason=f"not reached after {attempt} attempts"):
+        if _lead_state(
+            r,
+            lead,
+            (LeadStatus.RESERVED.value,),
+            LeadStatus.UNREACHABLE.value,
+            "none",
+            holding=res.id,
+            attempts=str(attempt),
+            status_reason=f"not reached after {attempt} attempts",
+        ):
             record_event(r, lead.id, "unreachable", attempts=attempt)
             stats.incr(r, stats.UNREACHABLE)
         return None
     lead.attempts = attempt
     due = next_call_time(lead, settings.calling_hours, now + retries[attempt - 1])
-    if _lead_state(r, lead, (LeadStatus.RESERVED.value,), LeadStatus.RETRY_WAIT.value, "due",
-                   due, holding=res.id, attempts=str(attempt), status_reason=outcome):
+    if _lead_state(
+        r,
+        lead,
+        (LeadStatus.RESERVED.value,),
+        LeadStatus.RETRY_WAIT.value,
+        "due",
+        due,
+        holding=res.id,
+        attempts=str(attempt),
+        status_reason=outcome,
+    ):
         record_event(r, lead.id, "retry_scheduled", attempt=attempt, outcome=outcome, due=due)
     return due
 
 
-def _record_attempt(r: Redis, lead_id: str, attempt: int, res: Reservation, outcome: str,
-                    now: float) -> None:
-    entry = {"attempt": attempt, "at": now, "reservation": res.id,
-             "counselor": res.counselor_id, "outcome": outcome}
+def _record_attempt(
+    r: Redis, lead_id: str, attempt: int, res: Reservation, outcome: str, now: float
+) -> None:
+    entry = {
+        "attempt": attempt,
+        "at": now,
+        "reservation": res.id,
+        "counselor": res.counselor_id,
+        "outcome": outcome,
+    }
     r.rpush(keys.LEAD_ATTEMPTS.format(lead_id), json.dumps(entry))
 
 

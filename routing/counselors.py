@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from redis import Redis
@@ -16,7 +16,7 @@ from routing.matching import all_idle_keys, idle_key, run_script
 from routing.phones import mask
 
 
-class CounselorStatus(str, Enum):
+class CounselorStatus(StrEnum):
     """Where a counselor is in their shift."""
 
     OFFLINE = "offline"  # not taking calls (a break is offline with a reason)
@@ -31,8 +31,10 @@ class CounselorStatus(str, Enum):
 FREE = (CounselorStatus.AVAILABLE.value, CounselorStatus.MISSED.value)
 #: Statuses from which a counselor may be put offline at once (not in the middle of a call).
 NOT_ON_A_CALL = (
-    CounselorStatus.OFFLINE.value, CounselorStatus.AVAILABLE.value,
-    CounselorStatus.MISSED.value, CounselorStatus.WRAP_UP.value,
+    CounselorStatus.OFFLINE.value,
+    CounselorStatus.AVAILABLE.value,
+    CounselorStatus.MISSED.value,
+    CounselorStatus.WRAP_UP.value,
 )
 
 
@@ -78,11 +80,17 @@ class Counselor:
     def to_redis(self) -> dict[str, str]:
         """Flatten for HSET."""
         return {
-            "id": self.id, "name": self.name, "phone": self.phone,
-            "languages": ",".join(self.languages), "insurance": ",".join(self.insurance),
-            "status": self.status, "status_reason": self.status_reason,
-            "idle_since": repr(self.idle_since), "missed_offers": str(self.missed_offers),
-            "reservation": self.reservation, "created_at": repr(self.created_at),
+            "id": self.id,
+            "name": self.name,
+            "phone": self.phone,
+            "languages": ",".join(self.languages),
+            "insurance": ",".join(self.insurance),
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "idle_since": repr(self.idle_since),
+            "missed_offers": str(self.missed_offers),
+            "reservation": self.reservation,
+            "created_at": repr(self.created_at),
             "updated_at": repr(self.updated_at),
         }
 
@@ -97,10 +105,15 @@ class Counselor:
         now = time.time() if now is None else now
         free = self.status in FREE
         return {
-            "id": self.id, "name": self.name, "phone": mask(self.phone),
-            "languages": list(self.languages), "insurance": list(self.insurance),
-            "status": self.status, "status_reason": self.status_reason,
-            "missed_offers": self.missed_offers, "reservation": self.reservation or None,
+            "id": self.id,
+            "name": self.name,
+            "phone": mask(self.phone),
+            "languages": list(self.languages),
+            "insurance": list(self.insurance),
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "missed_offers": self.missed_offers,
+            "reservation": self.reservation or None,
             "idle_seconds": max(0, int(now - self.idle_since)) if free else None,
         }
 
@@ -117,16 +130,21 @@ def validate(languages: list[str], insurance: list[str]) -> None:
         raise CounselorError(f"insurance: unknown {bad}; expected {', '.join(INSURANCE)}")
 
 
-def create_counselor(r: Redis, name: str, phone: str, languages: list[str],
-                     insurance: list[str] | None = None) -> Counselor:
+def create_counselor(
+    r: Redis, name: str, phone: str, languages: list[str], insurance: list[str] | None = None
+) -> Counselor:
     """Add a counselor (offline until they make themselves available)."""
     insurance = insurance or []
     validate(languages, insurance)
     now = time.time()
     counselor = Counselor(
-        id=f"C{r.incr(keys.COUNSELOR_SEQ):04d}", name=name, phone=phone,
-        languages=tuple(dict.fromkeys(languages)), insurance=tuple(dict.fromkeys(insurance)),
-        created_at=now, updated_at=now,
+        id=f"C{r.incr(keys.COUNSELOR_SEQ):04d}",
+        name=name,
+        phone=phone,
+        languages=tuple(dict.fromkeys(languages)),
+        insurance=tuple(dict.fromkeys(insurance)),
+        created_at=now,
+        updated_at=now,
     )
     pipe = r.pipeline(transaction=True)
     pipe.hset(keys.COUNSELOR.format(counselor.id), mapping=counselor.to_redis())
@@ -150,9 +168,17 @@ def list_counselors(r: Redis) -> list[Counselor]:
     return [Counselor.from_redis(d) for d in pipe.execute() if d]
 
 
-def set_state(r: Redis, counselor: Counselor, allowed: tuple[str, ...], status: str, *,
-              now: float | None = None, holding: str = "", wrapup_until: float | None = None,
-              **fields: Any) -> bool:
+def set_state(
+    r: Redis,
+    counselor: Counselor,
+    allowed: tuple[str, ...],
+    status: str,
+    *,
+    now: float | None = None,
+    holding: str = "",
+    wrapup_until: float | None = None,
+    **fields: Any,
+) -> bool:
     """Atomically move a counselor from one of ``allowed`` to ``status``, joining the idle
     sets if the new status is free and leaving them otherwise. False if not allowed (or,
     with ``holding``, if the counselor no longer holds that reservation)."""
@@ -162,8 +188,14 @@ def set_state(r: Redis, counselor: Counselor, allowed: tuple[str, ...], status: 
     indexes = " ".join(str(every.index(k) + 1) for k in join)
     if status in FREE:
         fields.setdefault("idle_since", repr(now))
-    args: list[Any] = [" ".join(allowed), status, repr(now), holding,
-                       "" if wrapup_until is None else repr(wrapup_until), indexes]
+    args: list[Any] = [
+        " ".join(allowed),
+        status,
+        repr(now),
+        holding,
+        "" if wrapup_until is None else repr(wrapup_until),
+        indexes,
+    ]
     for name, value in fields.items():
         args += [name, value]
     keys_ = [keys.COUNSELOR.format(counselor.id), keys.WRAPUPS, *every]
@@ -172,15 +204,31 @@ def set_state(r: Redis, counselor: Counselor, allowed: tuple[str, ...], status: 
 
 def make_available(r: Redis, counselor: Counselor, now: float | None = None) -> bool:
     """Counselor says they are ready: join the idle sets (longest idle goes first)."""
-    return set_state(r, counselor, NOT_ON_A_CALL, CounselorStatus.AVAILABLE.value, now=now,
-                     status_reason="", missed_offers="0", reservation="")
+    return set_state(
+        r,
+        counselor,
+        NOT_ON_A_CALL,
+        CounselorStatus.AVAILABLE.value,
+        now=now,
+        status_reason="",
+        missed_offers="0",
+        reservation="",
+    )
 
 
-def make_offline(r: Redis, counselor: Counselor, reason: str = "",
-                 now: float | None = None) -> bool:
+def make_offline(
+    r: Redis, counselor: Counselor, reason: str = "", now: float | None = None
+) -> bool:
     """Take a counselor out of rotation; False while they are on a call or being dialed."""
-    return set_state(r, counselor, NOT_ON_A_CALL, CounselorStatus.OFFLINE.value, now=now,
-                     status_reason=reason, reservation="")
+    return set_state(
+        r,
+        counselor,
+        NOT_ON_A_CALL,
+        CounselorStatus.OFFLINE.value,
+        now=now,
+        status_reason=reason,
+        reservation="",
+    )
 
 
 def end_wrapup(r: Redis, counselor_id: str, now: float | None = None) -> bool:
@@ -189,8 +237,14 @@ def end_wrapup(r: Redis, counselor_id: str, now: float | None = None) -> bool:
     if counselor is None:
         r.zrem(keys.WRAPUPS, counselor_id)
         return False
-    return set_state(r, counselor, (CounselorStatus.WRAP_UP.value,),
-                     CounselorStatus.AVAILABLE.value, now=now, reservation="")
+    return set_state(
+        r,
+        counselor,
+        (CounselorStatus.WRAP_UP.value,),
+        CounselorStatus.AVAILABLE.value,
+        now=now,
+        reservation="",
+    )
 
 
 def due_wrapups(r: Redis, now: float) -> list[str]:

@@ -48,16 +48,21 @@ def all_idle_keys() -> list[str]:
     ]
 
 
-def match(r: Redis, settings: Settings, now: float | None = None,
-          limit: int = MAX_ASSIGNMENTS_PER_CALL) -> list[str]:
+def match(
+    r: Redis, settings: Settings, now: float | None = None, limit: int = MAX_ASSIGNMENTS_PER_CALL
+) -> list[str]:
     """Reserve as many (callback, counselor) pairs as possible; return the reservation ids."""
     now = time.time() if now is None else now
     buckets = [keys.WAITING.format(lang, ins) for lang in LANGUAGES for ins in INSURANCE]
-    script_keys = [*buckets, *all_idle_keys(), keys.WAITING_ALL, keys.LEASES,
-                   keys.RESERVATION_SEQ]
+    script_keys = [*buckets, *all_idle_keys(), keys.WAITING_ALL, keys.LEASES, keys.RESERVATION_SEQ]
     args = [
-        repr(now), settings.widen_after_seconds, settings.lease_seconds, limit,
-        keys.LEAD.format(""), keys.COUNSELOR.format(""), keys.RESERVATION.format(""),
+        repr(now),
+        settings.widen_after_seconds,
+        settings.lease_seconds,
+        limit,
+        keys.LEAD.format(""),
+        keys.COUNSELOR.format(""),
+        keys.RESERVATION.format(""),
         len(INSURANCE),
     ]
     return [str(x) for x in run_script(r, "match", script_keys, args)]

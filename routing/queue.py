@@ -42,8 +42,10 @@ def add_waiting(r: Redis, settings: Settings, lead: Lead) -> None:
     lead.status = LeadStatus.WAITING.value
     pipe = r.pipeline(transaction=True)
     # queued_at starts the clock of the insurance-specialist preference (WIDEN_AFTER_SECONDS).
-    pipe.hset(keys.LEAD.format(lead.id),
-              mapping={"status": lead.status, "queued_at": repr(now), "updated_at": repr(now)})
+    pipe.hset(
+        keys.LEAD.format(lead.id),
+        mapping={"status": lead.status, "queued_at": repr(now), "updated_at": repr(now)},
+    )
     pipe.zadd(bucket_key(lead.language, lead.insurance), {lead.id: score})
     pipe.zadd(keys.WAITING_ALL, {lead.id: score})
     pipe.execute()
@@ -99,8 +101,9 @@ def waiting_leads(r: Redis, limit: int = 200, offset: int = 0) -> list[Lead]:
     return [lead for lead in (get_lead(r, i) for i in ids) if lead is not None]
 
 
-def snapshot(r: Redis, settings: Settings, limit: int = 200,
-             now: float | None = None) -> dict[str, Any]:
+def snapshot(
+    r: Redis, settings: Settings, limit: int = 200, now: float | None = None
+) -> dict[str, Any]:
     """The queue as the API and dashboard show it: waiting callbacks (masked), counselors
     and today's numbers."""
     from routing.counselors import list_counselors  # noqa: PLC0415 - counselors imports us

@@ -44,17 +44,27 @@ def api(client: FlaskClient) -> Api:
 
 
 def new_counselor(api: Api, **changes: Any) -> dict[str, Any]:
-    body = {"name": "Ana", "phone": "(312) 555-0199", "languages": ["en", "es"],
-            "insurance": ["medicaid"], **changes}
+    body = {
+        "name": "Ana",
+        "phone": "(312) 555-0199",
+        "languages": ["en", "es"],
+        "insurance": ["medicaid"],
+        **changes,
+    }
     response = api.post("/api/counselors", body)
     assert response.status_code == 201, response.json
     return response.json
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer wrong-token-000000000"}, {"Authorization": API_TOKEN},
-    {"Authorization": f"Basic {API_TOKEN}"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-000000000"},
+        {"Authorization": API_TOKEN},
+        {"Authorization": f"Basic {API_TOKEN}"},
+    ],
+)
 def test_token_required(client: FlaskClient, headers: dict[str, str]) -> None:
     for path in ("/api/counselors", "/api/queue", "/api/leads/L000001"):
         response = client.get(path, headers=headers)
@@ -76,19 +86,24 @@ def test_create_and_list_counselors(api: Api, r: redis.Redis) -> None:
     assert api.get(f"/api/counselors/{made['id']}").json["id"] == made["id"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"phone": "3125550199", "languages": ["en"]}, "name"),
-    ({"name": "", "phone": "3125550199", "languages": ["en"]}, "name"),
-    ({"name": "A", "phone": "12", "languages": ["en"]}, "phone"),
-    ({"name": "A", "phone": 3125550199, "languages": ["en"]}, "phone"),
-    ({"name": "A", "phone": "3125550199"}, "languages"),
-    ({"name": "A", "phone": "3125550199", "languages": []}, "languages"),
-    ({"name": "A", "phone": "3125550199", "languages": ["fr"]}, "languages"),
-    ({"name": "A", "phone": "3125550199", "languages": "en"}, "languages"),
-    ({"name": "A", "phone": "3125550199", "languages": ["en"], "insurance": ["gold"]},
-     "insurance"),
-    ([1, 2], "JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"phone": "3125550199", "languages": ["en"]}, "name"),
+        ({"name": "", "phone": "3125550199", "languages": ["en"]}, "name"),
+        ({"name": "A", "phone": "12", "languages": ["en"]}, "phone"),
+        ({"name": "A", "phone": 3125550199, "languages": ["en"]}, "phone"),
+        ({"name": "A", "phone": "3125550199"}, "languages"),
+        ({"name": "A", "phone": "3125550199", "languages": []}, "languages"),
+        ({"name": "A", "phone": "3125550199", "languages": ["fr"]}, "languages"),
+        ({"name": "A", "phone": "3125550199", "languages": "en"}, "languages"),
+        (
+            {"name": "A", "phone": "3125550199", "languages": ["en"], "insurance": ["gold"]},
+            "insurance",
+        ),
+        ([1, 2], "JSON"),
+    ],
+)
 def test_bad_counselor_is_refused_with_a_message(
     api: Api, r: redis.Redis, body: Any, field: str
 ) -> None:
@@ -100,8 +115,9 @@ def test_bad_counselor_is_refused_with_a_message(
 
 
 def test_malformed_json_is_400(client: FlaskClient) -> None:
-    response = client.post("/api/counselors", data="{not json",
-                           headers={**AUTH, "Content-Type": "application/json"})
+    response = client.post(
+        "/api/counselors", data="{not json", headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert "JSON" in response.json["message"]
 
@@ -120,8 +136,14 @@ def test_status_changes_and_matching(
     assert now.status_code == 200 and now.json["status"] == "available"
 
     # A lead arriving is matched to them at once; they cannot go offline mid-offer.
-    lead = Lead(id="L000001", call_sid="CA1", phone="+12125550123", language="es",
-                insurance="medicaid", first_call_at=1.0)
+    lead = Lead(
+        id="L000001",
+        call_sid="CA1",
+        phone="+12125550123",
+        language="es",
+        insurance="medicaid",
+        first_call_at=1.0,
+    )
     save_lead(r, lead)
     add_waiting(r, settings, lead)
     assert len(jobs.request_match(services)) == 1
@@ -139,9 +161,16 @@ def test_offline_with_reason(api: Api) -> None:
 
 def test_queue_snapshot(api: Api, r: redis.Redis, settings: Settings) -> None:
     for i, (urgent, situation) in enumerate([(False, "other"), (True, "self")]):
-        lead = Lead(id=f"L00000{i}", call_sid=f"CA{i}", phone="+12125550123",
-                    urgent=urgent, situation=situation, insurance="ppo",
-                    first_call_at=1_000_000.0 + i, attempts=i)
+        lead = Lead(
+            id=f"L00000{i}",
+            call_sid=f"CA{i}",
+            phone="+12125550123",
+            urgent=urgent,
+            situation=situation,
+            insurance="ppo",
+            first_call_at=1_000_000.0 + i,
+            attempts=i,
+        )
         save_lead(r, lead)
         add_waiting(r, settings, lead)
     new_counselor(api)
@@ -150,8 +179,17 @@ def test_queue_snapshot(api: Api, r: redis.Redis, settings: Settings) -> None:
     first, second = body["waiting"]
     assert first["id"] == "L000001" and first["priority"] == "urgent"
     for item in body["waiting"]:
-        assert {"id", "priority", "language", "situation", "urgent", "insurance", "attempts",
-                "waiting_seconds", "phone"} <= set(item)
+        assert {
+            "id",
+            "priority",
+            "language",
+            "situation",
+            "urgent",
+            "insurance",
+            "attempts",
+            "waiting_seconds",
+            "phone",
+        } <= set(item)
         assert item["phone"] == "***23"
     assert second["attempts"] == 0 and first["attempts"] == 1
     assert body["stats"]["waiting"] == 2
@@ -160,11 +198,19 @@ def test_queue_snapshot(api: Api, r: redis.Redis, settings: Settings) -> None:
 
 
 def test_lead_detail_with_attempts(api: Api, r: redis.Redis) -> None:
-    lead = Lead(id="L000009", call_sid="CA9", phone="+12125550123", status="retry_wait",
-                attempts=1, first_call_at=1.0)
+    lead = Lead(
+        id="L000009",
+        call_sid="CA9",
+        phone="+12125550123",
+        status="retry_wait",
+        attempts=1,
+        first_call_at=1.0,
+    )
     save_lead(r, lead)
-    r.rpush("hotline:lead:L000009:attempts",
-            json.dumps({"attempt": 1, "at": 2.0, "outcome": "no-answer"}))
+    r.rpush(
+        "hotline:lead:L000009:attempts",
+        json.dumps({"attempt": 1, "at": 2.0, "outcome": "no-answer"}),
+    )
     body = api.get("/api/leads/L000009").json
     assert body["status"] == "retry_wait"
     assert body["lead"]["phone"] == "***23"
@@ -176,9 +222,7 @@ def test_lead_detail_with_attempts(api: Api, r: redis.Redis) -> None:
 def test_every_api_route_is_documented(app: Flask) -> None:
     spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
     assert spec["openapi"].startswith("3.1")
-    documented = {
-        (path, method.upper()) for path, ops in spec["paths"].items() for method in ops
-    }
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
     served = set()
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):

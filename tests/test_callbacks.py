@@ -74,27 +74,53 @@ class Call:
         return res.state
 
 
-def new_lead(r: redis.Redis, settings: Settings, lead_id: str = "L000001", *,
-             age: float = 60, attempts: int = 0, phone: str = CALLER) -> Lead:
+def new_lead(
+    r: redis.Redis,
+    settings: Settings,
+    lead_id: str = "L000001",
+    *,
+    age: float = 60,
+    attempts: int = 0,
+    phone: str = CALLER,
+) -> Lead:
     now = time.time()
-    lead = Lead(id=lead_id, call_sid="CA" + lead_id, phone=phone, language="en",
-                situation="self", urgent=True, insurance="medicaid",
-                first_call_at=now - age, created_at=now - age, attempts=attempts)
+    lead = Lead(
+        id=lead_id,
+        call_sid="CA" + lead_id,
+        phone=phone,
+        language="en",
+        situation="self",
+        urgent=True,
+        insurance="medicaid",
+        first_call_at=now - age,
+        created_at=now - age,
+        attempts=attempts,
+    )
     save_lead(r, lead)
     add_waiting(r, settings, lead)
     return lead
 
 
-def new_counselor(r: redis.Redis, name: str = "Ana", phone: str = COUNSELOR_PHONE,
-                  languages: tuple[str, ...] = ("en",)) -> cs.Counselor:
+def new_counselor(
+    r: redis.Redis,
+    name: str = "Ana",
+    phone: str = COUNSELOR_PHONE,
+    languages: tuple[str, ...] = ("en",),
+) -> cs.Counselor:
     c = cs.create_counselor(r, name, phone, list(languages), [])
     assert cs.make_available(r, c)
     return c
 
 
 @pytest.fixture
-def offer(standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
-          services: Services, twilio: Twilio) -> Any:
+def offer(
+    standin_env: dict[str, str],
+    standin: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
+    twilio: Twilio,
+) -> Any:
     """Make an offer: queue a lead, free a counselor, match, dial the counselor."""
 
     def make(**lead_kw: Any) -> tuple[Call, Lead, cs.Counselor]:
@@ -119,12 +145,17 @@ def back_in_its_place(r: redis.Redis, settings: Settings, lead: Lead, old_rid: s
     if now.status == "waiting":
         return r.zscore(keys.WAITING_ALL, lead.id) == pytest.approx(score_of(settings, lead))
     res = callbacks.get_reservation(r, r.hget(keys.LEAD.format(lead.id), "reservation"))
-    return (now.status == "reserved" and res is not None and res.id != old_rid
-            and res.score == pytest.approx(score_of(settings, lead)))
+    return (
+        now.status == "reserved"
+        and res is not None
+        and res.id != old_rid
+        and res.score == pytest.approx(score_of(settings, lead))
+    )
 
 
-def test_counselor_call_is_placed_through_twilio(offer: Any, standin: Any,
-                                                 settings: Settings) -> None:
+def test_counselor_call_is_placed_through_twilio(
+    offer: Any, standin: Any, settings: Settings
+) -> None:
     call, lead, counselor = offer()
     [placed] = standin.calls
     assert placed.to == COUNSELOR_PHONE
@@ -231,8 +262,11 @@ def test_counselor_voicemail_is_a_miss(offer: Any, r: redis.Redis, settings: Set
 
 
 def test_missed_offers_in_a_row_put_counselor_offline(
-    standin_env: dict[str, str], r: redis.Redis, settings: Settings, services: Services,
-    twilio: Twilio
+    standin_env: dict[str, str],
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
+    twilio: Twilio,
 ) -> None:
     lead = new_lead(r, settings)
     counselor = new_counselor(r)
@@ -259,8 +293,13 @@ def test_missed_offers_in_a_row_put_counselor_offline(
     ],
 )
 def test_caller_not_reached_is_retried_with_backoff(
-    offer: Any, r: redis.Redis, settings: Settings, services: Services,
-    screen: str | None, dial_status: str, outcome: str
+    offer: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
+    screen: str | None,
+    dial_status: str,
+    outcome: str,
 ) -> None:
     call, lead, counselor = offer()
     call.counselor_answers()
@@ -317,8 +356,11 @@ def test_permanent_error_on_caller_leg_fails_the_lead(offer: Any, r: redis.Redis
 
 
 def test_invalid_caller_number_fails_before_any_call(
-    standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
-    services: Services
+    standin_env: dict[str, str],
+    standin: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
 ) -> None:
     lead = new_lead(r, settings, phone="+1555")
     counselor = new_counselor(r)
@@ -331,8 +373,13 @@ def test_invalid_caller_number_fails_before_any_call(
 
 @pytest.mark.parametrize(("http", "code"), [(429, 20429), (500, 20500), (503, 20003)])
 def test_transient_rest_errors_propagate_for_rq_retry(
-    standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
-    services: Services, http: int, code: int
+    standin_env: dict[str, str],
+    standin: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
+    http: int,
+    code: int,
 ) -> None:
     new_lead(r, settings)
     new_counselor(r)
@@ -346,8 +393,11 @@ def test_transient_rest_errors_propagate_for_rq_retry(
 
 
 def test_permanent_error_on_counselor_leg_puts_counselor_offline(
-    standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
-    services: Services
+    standin_env: dict[str, str],
+    standin: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
 ) -> None:
     lead = new_lead(r, settings)
     counselor = new_counselor(r)
@@ -361,8 +411,11 @@ def test_permanent_error_on_counselor_leg_puts_counselor_offline(
 
 
 def test_a_retried_dial_job_never_dials_twice(
-    standin_env: dict[str, str], standin: Any, r: redis.Redis, settings: Settings,
-    services: Services
+    standin_env: dict[str, str],
+    standin: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
 ) -> None:
     new_lead(r, settings)
     new_counselor(r)
@@ -451,8 +504,11 @@ def test_lease_reclaim_keeps_the_original_score(
 
 
 def test_outside_calling_hours_is_deferred(
-    standin_env: dict[str, str], standin: Any, r: redis.Redis, services: Services,
-    env: dict[str, str]
+    standin_env: dict[str, str],
+    standin: Any,
+    r: redis.Redis,
+    services: Services,
+    env: dict[str, str],
 ) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo

@@ -33,9 +33,11 @@ def test_generalist_joins_every_insurance_set_of_each_language(r: redis.Redis) -
 def test_specialist_joins_only_their_insurance(r: redis.Redis) -> None:
     c = cs.create_counselor(r, "Bo", "+13125550198", ["es"], ["medicaid", "medicare"])
     cs.make_available(r, c)
-    assert idle_sets_of(r, c.id) == {keys.IDLE.format("es", "medicaid"),
-                                     keys.IDLE.format("es", "medicare"),
-                                     keys.IDLE.format("es", "any")}
+    assert idle_sets_of(r, c.id) == {
+        keys.IDLE.format("es", "medicaid"),
+        keys.IDLE.format("es", "medicare"),
+        keys.IDLE.format("es", "any"),
+    }
 
 
 def test_offline_leaves_every_idle_set_and_keeps_the_reason(r: redis.Redis) -> None:
@@ -47,11 +49,17 @@ def test_offline_leaves_every_idle_set_and_keeps_the_reason(r: redis.Redis) -> N
     assert idle_sets_of(r, c.id) == set()
 
 
-@pytest.mark.parametrize(("languages", "insurance", "word"), [
-    ([], [], "languages"), (["fr"], [], "languages"), (["en"], ["gold"], "insurance"),
-])
-def test_invalid_skills_are_refused(r: redis.Redis, languages: list[str],
-                                    insurance: list[str], word: str) -> None:
+@pytest.mark.parametrize(
+    ("languages", "insurance", "word"),
+    [
+        ([], [], "languages"),
+        (["fr"], [], "languages"),
+        (["en"], ["gold"], "insurance"),
+    ],
+)
+def test_invalid_skills_are_refused(
+    r: redis.Redis, languages: list[str], insurance: list[str], word: str
+) -> None:
     with pytest.raises(cs.CounselorError, match=word):
         cs.create_counselor(r, "X", "+13125550199", languages, insurance)
 
@@ -83,8 +91,9 @@ def at(zone: ZoneInfo, *args: int) -> float:
 
 
 def lead(first_call_at: float, attempts: int = 0, phone: str = "+12125550123") -> Lead:
-    return Lead(id="L1", call_sid="CA1", phone=phone, first_call_at=first_call_at,
-                attempts=attempts)
+    return Lead(
+        id="L1", call_sid="CA1", phone=phone, first_call_at=first_call_at, attempts=attempts
+    )
 
 
 def test_inside_and_outside_hours_in_the_callers_zone() -> None:

@@ -17,21 +17,43 @@ from settings import Settings
 NOW = 1_800_000_000.0
 
 
-def queue_lead(r: redis.Redis, settings: Settings, lead_id: str, *, age: float = 0,
-               language: str = "en", insurance: str = "ppo", urgent: bool = False,
-               situation: str = "other") -> Lead:
+def queue_lead(
+    r: redis.Redis,
+    settings: Settings,
+    lead_id: str,
+    *,
+    age: float = 0,
+    language: str = "en",
+    insurance: str = "ppo",
+    urgent: bool = False,
+    situation: str = "other",
+) -> Lead:
     """A lead in line that first called ``age`` seconds before NOW."""
-    lead = Lead(id=lead_id, call_sid="CA" + lead_id, phone="+12125550100", language=language,
-                insurance=insurance, urgent=urgent, situation=situation,
-                first_call_at=NOW - age, created_at=NOW - age)
+    lead = Lead(
+        id=lead_id,
+        call_sid="CA" + lead_id,
+        phone="+12125550100",
+        language=language,
+        insurance=insurance,
+        urgent=urgent,
+        situation=situation,
+        first_call_at=NOW - age,
+        created_at=NOW - age,
+    )
     save_lead(r, lead)
     add_waiting(r, settings, lead)
     r.hset(keys.LEAD.format(lead_id), "queued_at", repr(NOW - age))
     return lead
 
 
-def available(r: redis.Redis, name: str, *, languages: tuple[str, ...] = ("en",),
-              insurance: tuple[str, ...] = (), idle_at: float = NOW - 10) -> cs.Counselor:
+def available(
+    r: redis.Redis,
+    name: str,
+    *,
+    languages: tuple[str, ...] = ("en",),
+    insurance: tuple[str, ...] = (),
+    idle_at: float = NOW - 10,
+) -> cs.Counselor:
     """A counselor made available at ``idle_at``."""
     c = cs.create_counselor(r, name, "+13125550100", list(languages), list(insurance))
     assert cs.make_available(r, c, now=idle_at)
@@ -106,9 +128,7 @@ def test_best_callback_that_has_a_counselor(r: redis.Redis, settings: Settings) 
     assert get_lead(r, "ES").status == "waiting"
 
 
-def test_offline_and_busy_counselors_are_not_matched(
-    r: redis.Redis, settings: Settings
-) -> None:
+def test_offline_and_busy_counselors_are_not_matched(r: redis.Redis, settings: Settings) -> None:
     queue_lead(r, settings, "L1")
     c = available(r, "A")
     assert cs.make_offline(r, c, "break")
@@ -144,8 +164,10 @@ def test_cost_does_not_depend_on_queue_length(r: redis.Redis, settings: Settings
     for i in range(5000):
         pipe.zadd(keys.WAITING.format("en", "none"), {f"X{i}": NOW + i})
         pipe.zadd(keys.WAITING_ALL, {f"X{i}": NOW + i})
-        pipe.hset(keys.LEAD.format(f"X{i}"), mapping={"id": f"X{i}", "status": "waiting",
-                                                      "first_call_at": NOW})
+        pipe.hset(
+            keys.LEAD.format(f"X{i}"),
+            mapping={"id": f"X{i}", "status": "waiting", "first_call_at": NOW},
+        )
     pipe.execute()
     available(r, "A")
     r.config_resetstat()

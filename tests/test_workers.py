@@ -36,9 +36,15 @@ def children(pid: int) -> list[int]:
 
 
 def queue_lead(r: redis.Redis, settings: Any, n: int) -> Lead:
-    lead = Lead(id=f"L{n:06d}", call_sid=f"CA{n}", phone="+12125550123",
-                language=("en", "es")[n % 2], insurance=("ppo", "medicaid", "none")[n % 3],
-                first_call_at=time.time() - n, created_at=time.time())
+    lead = Lead(
+        id=f"L{n:06d}",
+        call_sid=f"CA{n}",
+        phone="+12125550123",
+        language=("en", "es")[n % 2],
+        insurance=("ppo", "medicaid", "none")[n % 3],
+        first_call_at=time.time() - n,
+        created_at=time.time(),
+    )
     save_lead(r, lead)
     add_waiting(r, settings, lead)
     return lead
@@ -52,9 +58,16 @@ def test_several_workers_never_double_assign(
     env["WIDEN_AFTER_SECONDS"] = "0"
     settings = load_settings(env)
     workers.start(3)
-    team = [cs.create_counselor(r, f"C{i}", f"+1312555{100 + i:04d}",
-                                ["en", "es"] if i % 2 else ["en"],
-                                [] if i % 3 else ["ppo"]) for i in range(20)]
+    team = [
+        cs.create_counselor(
+            r,
+            f"C{i}",
+            f"+1312555{100 + i:04d}",
+            ["en", "es"] if i % 2 else ["en"],
+            [] if i % 3 else ["ppo"],
+        )
+        for i in range(20)
+    ]
 
     def web_process(task: Any) -> None:
         # Each thread is a "web process" with its own clients, matching inline.
@@ -71,10 +84,13 @@ def test_several_workers_never_double_assign(
             for n in range(first, first + 20):
                 queue_lead(services.redis, settings, n)
                 jobs.request_match(services)
+
         return task
 
-    threads = [threading.Thread(target=web_process, args=(t,))
-               for t in (free_counselors, queue_leads(1), queue_leads(21))]
+    threads = [
+        threading.Thread(target=web_process, args=(t,))
+        for t in (free_counselors, queue_leads(1), queue_leads(21))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -82,13 +98,16 @@ def test_several_workers_never_double_assign(
 
     def everyone_dialed() -> bool:
         return len(standin.calls) >= len(team) and all(
-            cs.get_counselor(r, c.id).status == "reserved" for c in team)
+            cs.get_counselor(r, c.id).status == "reserved" for c in team
+        )
 
     wait_until(everyone_dialed, timeout=30)
     time.sleep(2)  # let every sweep run at least once more: nothing may change
 
-    reservations = [callbacks.get_reservation(r, k.split(":")[-1])
-                    for k in r.scan_iter(keys.RESERVATION.format("*"))]
+    reservations = [
+        callbacks.get_reservation(r, k.split(":")[-1])
+        for k in r.scan_iter(keys.RESERVATION.format("*"))
+    ]
     live = [x for x in reservations if x is not None and x.active]
     by_counselor = [x.counselor_id for x in live]
     by_lead = [x.lead_id for x in live]

@@ -64,16 +64,23 @@ def schedule_requeue(services: Services, lead_id: str, due: float) -> None:
     sweep does the same from the due list if this job is lost."""
     at = datetime.fromtimestamp(due, UTC)
     services.queue(DEFAULT_QUEUE).enqueue_at(
-        at, requeue_lead, lead_id, job_id=f"requeue-{lead_id}-{int(due)}",
-        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        at,
+        requeue_lead,
+        lead_id,
+        job_id=f"requeue-{lead_id}-{int(due)}",
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
     )
 
 
 def schedule_wrapup_end(services: Services, counselor_id: str) -> None:
     """End a counselor's wrap-up after WRAPUP_SECONDS (the sweep is the safety net)."""
     services.queue(DEFAULT_QUEUE).enqueue_in(
-        timedelta(seconds=services.settings.wrapup_seconds), end_wrapup, counselor_id,
-        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        timedelta(seconds=services.settings.wrapup_seconds),
+        end_wrapup,
+        counselor_id,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
     )
 
 

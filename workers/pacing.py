@@ -23,8 +23,9 @@ def reserve_slot(r: Redis, calls_per_second: float, now: float | None = None) ->
     return max(0.0, float(wait))
 
 
-def wait_for_slot(r: Redis, calls_per_second: float,
-                  sleep: Callable[[float], None] = time.sleep) -> float:
+def wait_for_slot(
+    r: Redis, calls_per_second: float, sleep: Callable[[float], None] = time.sleep
+) -> float:
     """Block until this process may place a call; the seconds waited."""
     wait = reserve_slot(r, calls_per_second)
     if wait > 0:
