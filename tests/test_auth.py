@@ -171,3 +171,51 @@ def test_audit_log_records_who_read_which_lead(app: Flask, r: Redis) -> None:
     assert [e["lead"] for e in entries] == ["L000002", "L000001"]
     assert entries[1]["who"] == "anonymous" and entries[1]["via"] == "/api/leads/L000001"
     assert [e["who"] for e in audit.entries(r, lead_id="L000002")] == ["user:U0001:sue"]
+
+
+def _rules(app: Flask, method: str) -> list[str]:
+    """Concrete paths of the console, dashboard and admin routes accepting ``method``."""
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.split(".")[0] not in ("console", "dashboard", "admin", "api"):
+            continue
+        if method not in (rule.methods or ()):
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", "X1")
+        paths.append(path)
+    assert paths
+    return paths
+
+
+def test_every_page_and_api_route_needs_a_login(app: Flask, client: FlaskClient) -> None:
+    for path in _rules(app, "GET"):
+        response = client.get(path)
+        assert response.status_code in (302, 401), path
+        if response.status_code == 302:
+            assert response.headers["Location"].startswith("/login"), path
+    for path in _rules(app, "POST"):
+        # Refused by the sign-in check, or before it by the CSRF check: never carried out.
+        assert client.post(path).status_code in (302, 400, 401), path
+
+
+def test_every_form_needs_the_csrf_token(
+    app: Flask, auth: AuthActions, client: FlaskClient
+) -> None:
+    auth.as_role("admin")
+    for path in _rules(app, "POST"):
+        if path.startswith("/api/"):
+            continue  # bearer-token calls; a session's API calls are checked in test_dashboard
+        response = client.post(path, data={"state": "available"})
+        assert response.status_code == 400, path
+        assert "expired" in response.get_data(as_text=True), path
+
+
+def test_login_attempts_per_username_are_limited(auth: AuthActions, app: Flask) -> None:
+    app.config["LOGIN_USER_RATE_LIMIT"] = "2 per hour"
+    auth.create("sue", "supervisor")
+    assert [auth.login("sue", "wrong password!").status_code for _ in range(2)] == [401, 401]
+    assert auth.login("sue").status_code == 429
+    auth.create("tom", "supervisor")
+    assert auth.login("tom").status_code == 302  # another account is not blocked
