@@ -109,6 +109,40 @@ def users_add(username: str, role: str, counselor_id: str) -> None:
     click.echo(f"created {user.role} {user.username} ({user.id})")
 
 
+# Issue 4: a scenario against a running Hotline through the Twilio stand-in.
+@main.command()
+@click.option("--callers", default=50, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--counselors", default=5, show_default=True, type=click.IntRange(1, 200))
+@click.option("--url", default="http://127.0.0.1:5000", show_default=True,
+              help="The running Hotline (its JSON API).")
+@click.option("--standin", "standin_url", default="http://127.0.0.1:5050", show_default=True,
+              help="The Twilio stand-in it is connected to.")
+@click.option("--api-token", envvar="HOTLINE_API_TOKEN", required=True,
+              help="Bearer token of the JSON API (default $HOTLINE_API_TOKEN).")
+@click.option("--seed", default=1, show_default=True, help="Same seed, same scenario.")
+@click.option("--arrival-seconds", default=20.0, show_default=True,
+              help="Real seconds over which the callers dial in.")
+@click.option("--speed", type=float, default=None,
+              help="Make call time on the stand-in run this many times faster.")
+@click.option("--timeout", default=300.0, show_default=True,
+              help="Real seconds to wait for every lead to settle.")
+def simulate(callers: int, counselors: int, url: str, standin_url: str, api_token: str,
+             seed: int, arrival_seconds: float, speed: float | None, timeout: float) -> None:
+    """Run callers and counselors through the stand-in; exit 1 on any anomaly."""
+    from twilio_standin.simulate import Scenario, Simulation  # noqa: PLC0415
+
+    scenario = Scenario(callers=callers, counselors=counselors, seed=seed,
+                        arrival_seconds=arrival_seconds, timeout=timeout, speed=speed)
+    try:
+        summary = Simulation(url, standin_url, api_token, echo=click.echo).run(scenario)
+    except (OSError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in summary.lines():
+        click.echo(line)
+    if summary.anomalies:
+        sys.exit(1)
+
+
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start a ``hotline`` sub-command as a child process."""
     return subprocess.Popen([sys.executable, "-m", "hotline", *args], env=env)

@@ -49,18 +49,23 @@ def _call_json(call: Any, with_transcript: bool = False) -> dict[str, Any]:
     return data
 
 
-@bp.put("/phones/<number>")
-def set_phone(number: str) -> Any:
-    """Script the phone at ``number`` (JSON of phones.Script, or a list of them)."""
+@bp.post("/phones")
+def set_phone() -> Any:
+    """Script a phone: {"number": "+1...", "scripts": [{...}, ...]} (one per call, the last
+    repeating; see phones.Script). The number travels in the body, never in a logged URL."""
     body = request.get_json(silent=True)
-    items = body if isinstance(body, list) else [body]
+    if not isinstance(body, dict) or not isinstance(body.get("number"), str):
+        return _error(400, 'expected {"number": "+1...", "scripts": [...]}')
+    items = body.get("scripts")
+    if not isinstance(items, list) or not items:
+        return _error(400, "scripts: a non-empty list of objects")
     try:
         scripts = [Script.from_dict(item) for item in items if isinstance(item, dict)]
     except (TypeError, ValueError) as exc:
         return _error(400, str(exc))
-    if not scripts:
-        return _error(400, "expected a JSON object (or list of objects) describing the phone")
-    _standin().phones[number] = scripts
+    if len(scripts) != len(items):
+        return _error(400, "scripts: every item must be an object")
+    _standin().phones[body["number"]] = scripts
     return "", 204
 
 

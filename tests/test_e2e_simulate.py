@@ -1,0 +1,55 @@
+"""``hotline simulate`` against a served Hotline and the stand-in (over HTTP only)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from click.testing import CliRunner
+
+from hotline.cli import main
+from tests.conftest import API_TOKEN
+from tests.test_e2e_calls import Line, start_line  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.e2e
+
+
+def number(output: str, label: str) -> int:
+    """An integer from a summary line."""
+    match = re.search(rf"^{label}:\s+(\d+)", output, re.MULTILINE)
+    assert match, f"no {label!r} in:\n{output}"
+    return int(match.group(1))
+
+
+def test_simulate_prints_a_consistent_summary(start_line: Callable[..., Line]):  # noqa: F811
+    line = start_line(worker_count=2, speed=200.0, WRAPUP_SECONDS="1", RETRY_DELAYS="1,1")
+    result = CliRunner().invoke(main, [
+        "simulate", "--callers", "24", "--counselors", "3", "--url", line.base,
+        "--standin", line.standin.url, "--api-token", API_TOKEN, "--seed", "7",
+        "--arrival-seconds", "3", "--timeout", "60",
+    ])
+    output = result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), output
+    assert number(output, "callers") == 24
+    assert number(output, "leads created") == 24, "every call left a lead"
+    connected = number(output, "callbacks connected")
+    unreachable = number(output, "unreachable")
+    pending = number(output, "still pending")
+    assert connected + unreachable + pending <= 24
+    assert connected >= 12, output
+    assert re.search(r"time to callback:\s+median \d+\.\ds, p90 \d+\.\ds", output), output
+    anomalies = number(output, "anomalies")
+    # The exit status says whether anything went wrong, and the anomalies say what.
+    assert result.exit_code == (1 if anomalies else 0), output
+    assert len(re.findall(r"^  - ", output, re.MULTILINE)) == anomalies
+
+
+def test_simulate_refuses_without_a_reachable_standin(start_line: Callable[..., Line]):  # noqa: F811
+    line = start_line(worker_count=1)
+    result = CliRunner().invoke(main, [
+        "simulate", "--callers", "1", "--url", line.base, "--standin", "http://127.0.0.1:9",
+        "--api-token", API_TOKEN,
+    ])
+    assert result.exit_code == 1
+    assert "Error" in result.output

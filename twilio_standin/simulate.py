@@ -1,0 +1,284 @@
+"""A scenario against a running Hotline and stand-in, over HTTP only: counselors through the
+JSON API, callers through the stand-in's control API; then a summary and any anomaly.
+
+Used by ``hotline simulate``. An anomaly is a lead lost (a call that left no lead), a
+counselor or caller rung while already on a call, or a webhook that failed.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from twilio_standin.phones import HANG_UP, Script
+
+#: Lead statuses after which nothing more happens.
+FINAL = frozenset({"connected", "unreachable", "failed", "cancelled", "removed"})
+#: Consecutive missing lead ids after which the scan stops.
+SCAN_GAP = 25
+
+
+@dataclass
+class Scenario:
+    """How many people, and how they behave."""
+
+    callers: int = 50
+    counselors: int = 5
+    seed: int = 1
+    #: Real seconds over which the callers dial in.
+    arrival_seconds: float = 20.0
+    #: Real seconds to wait for every lead to settle before summarising.
+    timeout: float = 300.0
+    #: Call-time speed of the stand-in (None: leave it as it runs).
+    speed: float | None = None
+
+
+@dataclass
+class Summary:
+    """What happened."""
+
+    callers: int = 0
+    leads: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    connected: int = 0
+    retries: int = 0
+    unreachable: int = 0
+    callback_seconds: list[float] = field(default_factory=list)
+    anomalies: list[str] = field(default_factory=list)
+
+    def percentile(self, p: float) -> float | None:
+        """The p-th percentile of time to callback (nearest rank)."""
+        values = sorted(self.callback_seconds)
+        if not values:
+            return None
+        return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
+
+    def lines(self) -> list[str]:
+        """The printed summary."""
+        median = statistics.median(self.callback_seconds) if self.callback_seconds else None
+        p90 = self.percentile(90)
+
+        def secs(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.1f}s"
+
+        out = [
+            f"callers:              {self.callers}",
+            f"leads created:        {self.leads}",
+            f"callbacks connected:  {self.connected}",
+            f"retries:              {self.retries}",
+            f"unreachable:          {self.unreachable}",
+            f"still pending:        {sum(n for s, n in self.statuses.items() if s not in FINAL)}",
+            f"time to callback:     median {secs(median)}, p90 {secs(p90)}",
+            f"lead statuses:        {dict(sorted(self.statuses.items()))}",
+            f"anomalies:            {len(self.anomalies)}",
+        ]
+        out += [f"  - {a}" for a in self.anomalies]
+        return out
+
+
+def plan_counselor(rng: random.Random, offers: int = 300) -> list[Script]:
+    """One script per offer: mostly accepts; sometimes rings out, declines or voicemail."""
+    day = []
+    for _ in range(offers):
+        roll = rng.random()
+        if roll < 0.05:
+            day.append(Script.rings_out())
+        elif roll < 0.09:
+            day.append(Script.declines("2"))
+        elif roll < 0.11:
+            day.append(Script.voicemail())
+        else:
+            day.append(Script.answers("1", talk_seconds=rng.uniform(60, 600)))
+    return day
+
+
+def plan_caller(rng: random.Random) -> list[Script]:
+    """The IVR keys (language, situation, urgency, insurance, confirm) and then how the
+    phone behaves at each callback attempt."""
+    urgent = rng.random() < 0.3
+    ivr: tuple[str | None, ...] = (
+        "2" if rng.random() < 0.3 else "1", rng.choice("12"), "1" if urgent else "2",
+        rng.choice("123456"), "1",
+    )
+    if rng.random() < 0.05:
+        ivr = ivr[:2] + (HANG_UP,)
+    elif rng.random() < 0.05:
+        ivr = (ivr[0], None, *ivr[1:])  # misses one menu and is asked again
+    talk = Script.answers(talk_seconds=rng.uniform(60, 900))
+    roll = rng.random()
+    if roll < 0.10:
+        then = [Script.busy(), talk]
+    elif roll < 0.20:
+        then = [Script.rings_out(), talk]
+    elif roll < 0.25:
+        then = [Script.voicemail(), talk]
+    elif roll < 0.28:
+        then = [Script.busy()]
+    else:
+        then = [talk]
+    return [Script.caller(*ivr), *then]
+
+
+class Simulation:
+    """Runs a Scenario against ``hotline_url`` (JSON API) and ``standin_url``."""
+
+    def __init__(self, hotline_url: str, standin_url: str, api_token: str,
+                 echo: Callable[[str], None] = print) -> None:
+        self.hotline = hotline_url.rstrip("/")
+        self.standin = standin_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {api_token}"
+        self.echo = echo
+        self.counselor_phones: set[str] = set()
+
+    # --- HTTP helpers ------------------------------------------------------------------
+
+    def _api(self, method: str, path: str, json: Any = None) -> requests.Response:
+        return self.session.request(method, self.hotline + path, json=json, timeout=15)
+
+    def _control(self, method: str, path: str, json: Any = None) -> requests.Response:
+        return requests.request(method, self.standin + "/_standin" + path, json=json, timeout=15)
+
+    def _lead(self, lead_id: str) -> dict[str, Any] | None:
+        response = self._api("GET", f"/api/leads/{lead_id}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+    def _last_lead_number(self) -> int:
+        """The highest lead number in use (lead ids are L000001, L000002, ...)."""
+        n = 0
+        step = 1
+        while self._lead(f"L{n + step:06d}") is not None:
+            n += step
+            step *= 2
+        while step > 1:
+            step //= 2
+            if self._lead(f"L{n + step:06d}") is not None:
+                n += step
+        return n
+
+    # --- The run -----------------------------------------------------------------------
+
+    def run(self, scenario: Scenario) -> Summary:
+        """Set up, dial in, wait, summarise."""
+        rng = random.Random(scenario.seed)
+        health = self._control("GET", "/health")
+        health.raise_for_status()
+        if not health.json().get("voice"):
+            raise RuntimeError("the stand-in is not connected to a hotline")
+        if scenario.speed:
+            self._control("PUT", "/clock", {"factor": scenario.speed}).raise_for_status()
+        anomalies_before = len(self._control("GET", "/anomalies").json()["anomalies"])
+        errors_before = len(self._control("GET", "/anomalies").json()["webhook_errors"])
+        first_lead = self._last_lead_number() + 1
+        self.echo(f"counselors: adding {scenario.counselors}")
+        for i in range(scenario.counselors):
+            self._add_counselor(rng, i)
+        self.echo(f"callers: {scenario.callers} dialing in over {scenario.arrival_seconds:.0f}s")
+        inbound: dict[str, str] = {}
+        gap = scenario.arrival_seconds / max(1, scenario.callers)
+        for _ in range(scenario.callers):
+            number = f"+1{rng.choice(['415', '212', '305', '713', '602'])}{rng.randint(2000000, 9999999)}"
+            while number in inbound.values():
+                number = f"+1415{rng.randint(2000000, 9999999)}"
+            scripts = plan_caller(rng)
+            self._control("POST", "/phones", {
+                "number": number, "scripts": [s.to_dict() for s in scripts],
+            }).raise_for_status()
+            created = self._control("POST", "/calls", {"from": number})
+            created.raise_for_status()
+            inbound[created.json()["sid"]] = number
+            time.sleep(rng.uniform(0, 2 * gap))
+        leads = self._wait(inbound, first_lead, scenario.timeout)
+        return self._summarise(inbound, leads, anomalies_before, errors_before)
+
+    def _add_counselor(self, rng: random.Random, i: int) -> None:
+        phone = f"+1646{rng.randint(2000000, 9999999)}"
+        languages = ["en", "es"] if i % 2 == 0 else ["en"]
+        insurance = [] if i % 3 else [rng.choice(["ppo", "hmo", "medicaid", "medicare"])]
+        self.counselor_phones.add(phone)
+        self._control("POST", "/phones", {
+            "number": phone, "scripts": [s.to_dict() for s in plan_counselor(rng)],
+        }).raise_for_status()
+        created = self._api("POST", "/api/counselors", {
+            "name": f"Simulated counselor {i + 1}", "phone": phone,
+            "languages": languages, "insurance": insurance,
+        })
+        if created.status_code != 201:
+            raise RuntimeError(f"POST /api/counselors: {created.status_code} {created.text}")
+        cid = created.json()["id"]
+        made = self._api("POST", f"/api/counselors/{cid}/status", {"status": "available"})
+        if made.status_code != 200:
+            raise RuntimeError(f"POST /api/counselors/{cid}/status: {made.status_code}")
+
+    def _scan_leads(self, first: int) -> dict[str, dict[str, Any]]:
+        """Every lead from ``first`` on, by the CallSid that created it."""
+        found: dict[str, dict[str, Any]] = {}
+        n, missing = first, 0
+        while missing < SCAN_GAP:
+            lead = self._lead(f"L{n:06d}")
+            n += 1
+            if lead is None:
+                missing += 1
+                continue
+            missing = 0
+            for event in lead.get("events", []):
+                if event.get("event") == "call_received" and event.get("call_sid"):
+                    found[event["call_sid"]] = lead
+                    break
+        return found
+
+    def _wait(self, inbound: dict[str, str], first: int, timeout: float
+              ) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        leads: dict[str, dict[str, Any]] = {}
+        last_report = 0.0
+        while True:
+            leads = self._scan_leads(first)
+            settled = [sid for sid in inbound if sid in leads and leads[sid]["status"] in FINAL]
+            if len(settled) == len(inbound) or time.monotonic() > deadline:
+                return leads
+            if time.monotonic() - last_report > 10:
+                last_report = time.monotonic()
+                self.echo(f"... {len(leads)} leads, {len(settled)} settled")
+            time.sleep(2)
+
+    def _summarise(self, inbound: dict[str, str], leads: dict[str, dict[str, Any]],
+                   anomalies_before: int, errors_before: int) -> Summary:
+        summary = Summary(callers=len(inbound), leads=len(leads))
+        for sid in inbound:
+            call = self._control("GET", f"/calls/{sid}").json()
+            if sid not in leads and call.get("status") in ("completed", "canceled"):
+                summary.anomalies.append(f"lead lost: inbound call {sid} left no lead")
+        for lead in leads.values():
+            status = lead["status"]
+            summary.statuses[status] = summary.statuses.get(status, 0) + 1
+            events = lead.get("events", [])
+            summary.retries += sum(1 for e in events if e.get("event") == "retry_scheduled")
+            connected = [e for e in events if e.get("event") == "connected"]
+            if len(connected) > 1:
+                summary.anomalies.append(f"lead {lead['lead']['id']} connected twice")
+            if status == "connected" and connected:
+                summary.callback_seconds.append(connected[0]["at"] - lead["lead"]["first_call_at"])
+        summary.connected = summary.statuses.get("connected", 0)
+        summary.unreachable = summary.statuses.get("unreachable", 0)
+        seen = self._control("GET", "/anomalies").json()
+        for anomaly in seen["anomalies"][anomalies_before:]:
+            sid = anomaly.split("(")[1].split(")")[0] if "(" in anomaly else ""
+            leg = self._control("GET", f"/calls/{sid}").json() if sid else {}
+            who = ("counselor double-booked" if leg.get("to") in self.counselor_phones
+                   else "caller dialed twice at once")
+            summary.anomalies.append(f"{who}: {anomaly}")
+        summary.anomalies += [
+            f"webhook failed: {e['kind']} {e['url'].split('/twilio/')[-1]} -> {e['status']}"
+            for e in seen["webhook_errors"][errors_before:]
+        ]
+        return summary
