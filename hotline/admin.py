@@ -18,6 +18,14 @@ from routing.phones import InvalidNumber, parse_number
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+@bp.errorhandler(404)
+def not_found(_exc: Exception) -> Any:
+    """A missing callback, counselor or account, said plainly on a page of ours."""
+    return render_template(
+        "error.html", code=404, message="There is no such callback, counselor or account."
+    ), 404
+
+
 def _page(**extra: Any) -> Any:
     r = get_redis()
     context = {

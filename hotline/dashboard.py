@@ -102,6 +102,14 @@ def names() -> dict[str, Any]:
     }
 
 
+@bp.errorhandler(404)
+def not_found(_exc: Exception) -> Any:
+    """A missing callback, counselor or account, said plainly on a page of ours."""
+    return render_template(
+        "error.html", code=404, message="There is no such callback, counselor or account."
+    ), 404
+
+
 # --- The live floor ---------------------------------------------------------------------
 
 

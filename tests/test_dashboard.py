@@ -258,3 +258,20 @@ def test_charts_are_valid_svg(auth: AuthActions, client: FlaskClient, floor: Flo
     bars = [el for el in root if el.tag == "rect"]
     assert len(bars) == 48  # 24 hours x (leads, connected)
     assert sum(float(b.get("height", "0")) > 0 for b in bars) == 1  # one lead, one bar
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dashboard/leads/L999999",
+        "/dashboard/callbacks/L999999/remove",
+        "/dashboard/counselors/C9999/edit",
+    ],
+)
+def test_unknown_ids_get_a_plain_404_page(
+    auth: AuthActions, client: FlaskClient, path: str
+) -> None:
+    auth.as_role("supervisor")
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "There is no such callback, counselor or account." in response.get_data(as_text=True)
