@@ -101,7 +101,7 @@ def test_several_workers_never_double_assign(
             cs.get_counselor(r, c.id).status == "reserved" for c in team
         )
 
-    wait_until(everyone_dialed, timeout=30)
+    wait_until(everyone_dialed, timeout=60)
     time.sleep(2)  # let every sweep run at least once more: nothing may change
 
     reservations = [
@@ -153,7 +153,7 @@ def test_worker_killed_mid_dial_loses_nothing(
 
     # The lease runs out, the sweep returns the callback to its place and it is offered
     # again: one call, for the new reservation, never two for the same offer.
-    wait_until(lambda: len(standin.calls) == 1, timeout=30)
+    wait_until(lambda: len(standin.calls) == 1, timeout=60)
     assert callbacks.get_reservation(r, first).state == callbacks.RECLAIMED
     [call] = standin.calls
     second = call.url.split("/")[-2]
@@ -161,6 +161,6 @@ def test_worker_killed_mid_dial_loses_nothing(
     res = callbacks.get_reservation(r, second)
     assert res.lead_id == lead.id and res.counselor_id == counselor.id
     assert res.score == callbacks.get_reservation(r, first).score
-    assert res.state == callbacks.COUNSELOR_RINGING
+    wait_until(lambda: callbacks.get_reservation(r, second).state == callbacks.COUNSELOR_RINGING)
     time.sleep(2)
     assert len(standin.calls) == 1
