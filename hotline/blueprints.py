@@ -18,6 +18,10 @@ def all_blueprints() -> list[Blueprint]:
     from hotline import admin, auth, console, dashboard  # noqa: PLC0415
 
     found += [auth.bp, console.bp, dashboard.bp, admin.bp]
+    # Issue 4: the try-it page (a keypad that calls the hotline through the stand-in).
+    from hotline import tryit  # noqa: PLC0415
+
+    found.append(tryit.bp)
     return found
 
 

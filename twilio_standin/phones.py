@@ -136,21 +136,38 @@ class Person:
         """The try-it page's red button."""
         self._typed.put(HANG_UP)
 
-    def gather(self, real_timeout: float, wake: threading.Event) -> str | None:
-        """What the person does at a Gather: digits, None (silence) or HANG_UP."""
+    def gather(self, real_timeout: float, wake: threading.Event, num_digits: int = 0,
+               finish_on_key: str = "#") -> str | None:
+        """What the person does at a Gather: digits, None (silence) or HANG_UP.
+
+        On the keypad, keys come one at a time: like Twilio, the Gather ends when
+        ``num_digits`` are in, on ``finish_on_key``, or ``real_timeout`` after the last key."""
         if not self.script.interactive:
             keys = self.script.keys
             entry = keys[self._next] if self._next < len(keys) else None
             self._next += 1
             return entry
-        deadline = real_timeout
-        while deadline > 0:
+        typed = ""
+        while True:
+            key = self._next_key(real_timeout, wake)
+            if key is None:
+                return typed or None
+            if key == HANG_UP:
+                return HANG_UP
+            typed += key
+            if (num_digits and len(typed) >= num_digits) or (finish_on_key and
+                                                             finish_on_key in key):
+                return typed
+
+    def _next_key(self, real_timeout: float, wake: threading.Event) -> str | None:
+        waited = 0.0
+        while waited < real_timeout:
             if wake.is_set():
                 return None
             try:
-                return self._typed.get(timeout=min(0.1, deadline))
+                return self._typed.get(timeout=0.1)
             except queue.Empty:
-                deadline -= 0.1
+                waited += 0.1
         return None
 
 
@@ -158,7 +175,8 @@ class Person:
 class Phonebook:
     """Scripts by phone number; a list plays one script per call, the last one repeating."""
 
-    default: Script = field(default_factory=lambda: Script.answers(talk_seconds=30.0))
+    #: An unscripted phone: a person picks up, presses 1 at the first menu, stays a minute.
+    default: Script = field(default_factory=lambda: Script.answers("1", talk_seconds=60.0))
     _scripts: dict[str, list[Script]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -329,8 +329,11 @@ class Leg:
             elif child.tag == "Pause":
                 self.wait(float(child.get("length", "1")))
         self.call.log.append({"event": "gather", "timeout": timeout, "numDigits": num_digits})
-        pressed = self.person.gather(self.clock.real(timeout) + 10 * self.person.script.interactive,
-                                     self.call.wake)
+        # A person at the keypad also has to read the prompt: give them some slack.
+        pressed = self.person.gather(
+            self.clock.real(timeout) + 10 * self.person.script.interactive, self.call.wake,
+            num_digits, finish_on_key,
+        )
         self.check()
         if pressed == HANG_UP:
             self.call.log.append({"event": "person-hung-up"})
