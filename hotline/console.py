@@ -64,7 +64,7 @@ def _call_context(counselor: Counselor) -> dict[str, Any]:
     r = get_redis()
     now = time.time()
     live = supervision.current_call(r, counselor)
-    done = supervision.call_to_disposition(r, counselor.id, now)
+    done = supervision.call_to_disposition(r, counselor, now)
     context: dict[str, Any] = {"live": None, "done": None}
     if live is not None:
         lead = live.lead.public(now)
@@ -185,7 +185,7 @@ def disposition() -> Any:
     """Record how the call ended; this ends the wrap-up."""
     counselor = _counselor()
     r = get_redis()
-    done = supervision.call_to_disposition(r, counselor.id) if counselor else None
+    done = supervision.call_to_disposition(r, counselor) if counselor else None
     lead_id = request.form.get("lead_id", "")
     if counselor is None or done is None or done.lead.id != lead_id:
         flash("There is no call waiting for your disposition.", "error")

@@ -75,8 +75,9 @@ AUDIT = PREFIX + "audit"
 DO_NOT_CALL = PREFIX + "dnc"
 #: Hash: the disposition of a lead's last call (value, note, by, at, callback_at).
 LEAD_DISPOSITION = PREFIX + "lead:{0}:disposition"
-#: Hash: counselor id -> lead id awaiting that counselor's disposition (wrap-up).
-AWAITING_DISPOSITION = PREFIX + "awaiting-disposition"
+#: List per counselor: ids of their latest reservations, newest first (capped), so the
+#: console finds a finished call still wanting a disposition without a scan.
+AWAITING_DISPOSITION = PREFIX + "awaiting-disposition:{0}"
 #: String set once (NX, expires) per user and lead: the console's one-second refresh of an
 #: open call is audited as one read per viewing, not one per refresh.
 AUDIT_SEEN = PREFIX + "audit-seen:{0}:{1}"

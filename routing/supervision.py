@@ -29,7 +29,7 @@ from routing.counselors import (
     set_state,
     validate,
 )
-from routing.leads import Lead, LeadStatus, get_lead, record_event, save_lead
+from routing.leads import Lead, LeadStatus, get_lead, record_event
 from routing.matching import run_script
 from routing.phones import InvalidNumber, parse_number
 from settings import Settings
@@ -262,42 +262,80 @@ class CurrentCall:
     live: bool  # being dialed or on the call (False: finished, awaiting a disposition)
 
 
+#: Latest reservations remembered per counselor for their dispositions.
+REMEMBERED_CALLS = 5
+
+
+def _remember(r: Redis, counselor_id: str, reservation_id: str) -> None:
+    key = keys.AWAITING_DISPOSITION.format(counselor_id)
+    if r.lindex(key, 0) != reservation_id:
+        pipe = r.pipeline(transaction=True)
+        pipe.lrem(key, 0, reservation_id)
+        pipe.lpush(key, reservation_id)
+        pipe.ltrim(key, 0, REMEMBERED_CALLS - 1)
+        pipe.expire(key, DISPOSITION_WINDOW_SECONDS)
+        pipe.execute()
+
+
 def current_call(r: Redis, counselor: Counselor) -> CurrentCall | None:
-    """The reservation the counselor holds now, with its lead."""
+    """The reservation the counselor holds now, with its lead (remembered, so the call can
+    be found again for its disposition once it is over)."""
     if not counselor.reservation:
         return None
     res = callbacks.get_reservation(r, counselor.reservation)
     if res is None or not res.active:
         return None
     lead = get_lead(r, res.lead_id)
-    return CurrentCall(lead, res, live=True) if lead else None
+    if lead is None:
+        return None
+    _remember(r, counselor.id, res.id)
+    return CurrentCall(lead, res, live=True)
 
 
 def call_to_disposition(
-    r: Redis, counselor_id: str, now: float | None = None
+    r: Redis, counselor: Counselor, now: float | None = None
 ) -> CurrentCall | None:
-    """The counselor's most recent bridged call that has no disposition yet."""
+    """The counselor's most recent bridged call that has no disposition yet.
+
+    Cheap in the usual case (the console saw the call while it was live and remembered
+    it); a counselor in wrap-up whose call was not seen (console closed) is found by
+    looking back through the most recent reservations.
+    """
     now = time.time() if now is None else now
+    remembered = r.lrange(keys.AWAITING_DISPOSITION.format(counselor.id), 0, -1)
+    if not remembered and counselor.status == CounselorStatus.WRAP_UP.value:
+        found_id = _last_reservation_of(r, counselor.id)
+        if found_id:
+            _remember(r, counselor.id, found_id)
+            remembered = [found_id]
+    for rid in remembered:
+        res = callbacks.get_reservation(r, rid)
+        if res is None or res.active or res.state != callbacks.CONNECTED:
+            continue  # on it now, or never bridged: nothing to disposition
+        found = _awaiting(r, res, now)
+        if found is not None:
+            return found
+    return None
+
+
+def _last_reservation_of(r: Redis, counselor_id: str) -> str | None:
+    """The counselor's newest reservation among the most recent ones made."""
     last = int(r.get(keys.RESERVATION_SEQ) or 0)
     ids = [f"R{n:06d}" for n in range(last, max(0, last - RECENT_RESERVATIONS), -1)]
     pipe = r.pipeline(transaction=False)
     for rid in ids:
-        pipe.hmget(keys.RESERVATION.format(rid), ["counselor_id", "state", "lead_id", "created_at"])
-    for rid, (cid, state, lead_id, created) in zip(ids, pipe.execute(), strict=True):
-        if cid != counselor_id or state != callbacks.CONNECTED:
-            continue
-        if now - float(created or 0) > DISPOSITION_WINDOW_SECONDS:
-            return None
-        if r.exists(keys.LEAD_DISPOSITION.format(lead_id)):
-            return None  # their last call is done; older ones were dispositioned or missed
-        lead = get_lead(r, lead_id)
-        res = callbacks.get_reservation(r, rid)
-        if lead is None or res is None:
-            return None
-        return CurrentCall(lead, res, live=False)
+        pipe.hget(keys.RESERVATION.format(rid), "counselor_id")
+    for rid, cid in zip(ids, pipe.execute(), strict=True):
+        if cid == counselor_id:
+            return rid
     return None
 
 
-def touch(r: Redis, lead: Lead) -> None:
-    """Save a lead after a supervisor change (updated_at)."""
-    save_lead(r, lead)
+def _awaiting(r: Redis, res: callbacks.Reservation, now: float) -> CurrentCall | None:
+    """The finished call of ``res`` if it still wants a disposition."""
+    if now - res.created_at > DISPOSITION_WINDOW_SECONDS:
+        return None
+    if r.exists(keys.LEAD_DISPOSITION.format(res.lead_id)):
+        return None
+    lead = get_lead(r, res.lead_id)
+    return CurrentCall(lead, res, live=False) if lead is not None else None

@@ -314,10 +314,12 @@ class Floor:
         assert callbacks.caller_answered(self.r, self.settings, reservation_id, "human")
 
     def hang_up(self, reservation_id: str) -> str:
-        """The bridged call ends (the counselor goes into wrap-up)."""
+        """The bridged call ends (the counselor goes into wrap-up; their phone hangs up)."""
         from routing import callbacks  # noqa: PLC0415
 
-        return callbacks.call_ended(self.r, self.settings, reservation_id, "completed")
+        outcome = callbacks.call_ended(self.r, self.settings, reservation_id, "completed")
+        callbacks.counselor_leg_ended(self.r, reservation_id)
+        return outcome
 
 
 def keys_mod() -> Any:

@@ -239,3 +239,39 @@ def test_console_without_a_counselor_record_explains(
     page = client.get("/console/")  # an admin may open it, but takes no calls without a record
     assert page.status_code == 409
     assert "not linked to a counselor record" in page.get_data(as_text=True)
+
+
+def test_a_call_taken_with_the_console_closed_still_gets_its_disposition(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    _, lead, rid = offered_call(auth, floor)  # the console never looks during the call
+    floor.bridge(rid)
+    floor.hang_up(rid)
+    assert f'value="{lead.id}"' in call_box(client)
+    assert dispose(auth, client, lead.id, value="information_only").status_code == 302
+
+
+def test_an_earlier_call_waits_for_its_disposition_behind_a_new_one(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    user, first, rid = offered_call(auth, floor)
+    call_box(client)
+    floor.bridge(rid)
+    floor.hang_up(rid)
+    # Wrap-up ends by itself before Dana writes anything; the next callback comes in.
+    from routing.counselors import end_wrapup  # noqa: PLC0415
+
+    assert end_wrapup(r, user.counselor_id)
+    second = floor.caller_waiting()
+    [rid2] = floor.offer()
+    box = call_box(client)
+    assert 'id="live-call"' in box and second.id in box  # the new offer on top
+    assert f'value="{first.id}"' in box  # the first call's form is still there
+    floor.bridge(rid2)
+    floor.hang_up(rid2)
+    assert f'value="{second.id}"' in call_box(client)  # newest first
+    dispose(auth, client, second.id, value="referred")
+    assert f'value="{first.id}"' in call_box(client)
+    dispose(auth, client, first.id, value="admitted_to_intake")
+    assert "disposition-form" not in call_box(client)
+    assert dispositions.get(r, first.id)["value"] == "admitted_to_intake"
