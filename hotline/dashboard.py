@@ -23,6 +23,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -99,6 +100,8 @@ def names() -> dict[str, Any]:
         "INSURANCE_NAMES": INSURANCE_NAMES,
         "STATE_NAMES": STATE_NAMES,
         "DISPOSITION_LABELS": {d.value: label for d, label in dispositions.LABELS.items()},
+        # The navigation links only to pages this app really has (try-it is optional).
+        "has_endpoint": lambda name: name in current_app.view_functions,
     }
 
 
