@@ -15,6 +15,7 @@
     });
   }
   function live(box, status) {
+    var clock = document.getElementById("live-time");
     var url = box.dataset.liveUrl, every = Number(box.dataset.pollMs || 1000);
     var first = box.querySelector("[data-version]");
     var last = first ? first.dataset.version : null, loadedAt = Date.now(), failures = 0;
@@ -28,7 +29,10 @@
         .then(function (html) {
           if (html === null) return;
           failures = 0;
-          if (status) { status.textContent = "Live: updated " + new Date().toLocaleTimeString(); status.classList.remove("stale"); }
+          // Only a change of connection state is announced (role=status), never the clock.
+          if (status && status.textContent !== "Live") { status.textContent = "Live"; }
+          if (status) status.parentNode.classList.remove("stale");
+          if (clock) clock.textContent = "updated " + new Date().toLocaleTimeString();
           // The fragment carries a version of what it shows (not of the ticking times or
           // the per-request CSRF token), so an unchanged floor is left alone.
           var m = html.match(/data-version="([^"]*)"/), version = m ? m[1] : html;
@@ -43,7 +47,10 @@
         })
         .catch(function () {
           failures += 1;
-          if (status && failures > 2) { status.textContent = "Connection lost: retrying…"; status.classList.add("stale"); }
+          if (status && failures > 2) {
+            status.textContent = "Connection lost: retrying…";
+            status.parentNode.classList.add("stale");
+          }
         })
         .finally(function () { setTimeout(poll, every); });
     }
