@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from redis import Redis
 
-from routing import keys, queue
+from routing import keys, queue, stats
 from routing.counselors import end_wrapup
 from routing.leads import LeadStatus, get_lead, record_event
 from routing.matching import run_script
@@ -48,6 +48,11 @@ MAX_NOTE = 500
 MAX_CALL_BACK_SECONDS = 30 * 86400
 #: Soonest a call back may be scheduled (the counselor is still wrapping up).
 MIN_CALL_BACK_SECONDS = 5 * 60
+
+
+def counter_name(value: str) -> str:
+    """The daily counter (routing.stats) of one disposition value."""
+    return f"disposition:{value}"
 
 
 class DispositionError(ValueError):
@@ -122,6 +127,7 @@ def record(
         },
     )
     record_event(r, lead_id, "disposition", value=disposition.value, counselor=counselor_id)
+    stats.incr(r, counter_name(disposition.value), at=now)
     if disposition is Disposition.DO_NOT_CALL and lead.phone:
         r.sadd(keys.DO_NOT_CALL, do_not_call_digest(settings, lead.phone))
     if disposition is Disposition.CALL_BACK and callback_at is not None:

@@ -21,6 +21,8 @@ from redis import Redis
 from routing import keys, stats
 from routing.leads import LeadStatus
 
+#: Daily counters named "disposition:<value>" count the outcomes counselors record.
+DISPOSITION_PREFIX = "disposition:"
 #: The most days one report may span (keeps a request's Redis work bounded).
 MAX_DAYS = 92
 
@@ -77,6 +79,8 @@ class Report:
     decided: int
     by_hour: list[HourRow] = field(default_factory=list)
     by_day: list[dict[str, Any]] = field(default_factory=list)
+    #: How calls ended, as counselors recorded it: disposition value -> count.
+    dispositions: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -95,6 +99,7 @@ class Report:
             "decided": self.decided,
             "by_hour": [h.__dict__ for h in self.by_hour],
             "by_day": self.by_day,
+            "dispositions": self.dispositions,
         }
 
 
@@ -190,6 +195,12 @@ def build_report(
                 "service_level": day_level,
             }
         )
+    dispositions: dict[str, int] = {}
+    for counters in counters_by_day.values():
+        for name, count in counters.items():
+            if name.startswith(DISPOSITION_PREFIX):
+                value = name[len(DISPOSITION_PREFIX) :]
+                dispositions[value] = dispositions.get(value, 0) + count
     return Report(
         first_day=first_day,
         last_day=last_day,
@@ -205,6 +216,7 @@ def build_report(
         decided=decided,
         by_hour=by_hour(outcomes),
         by_day=days,
+        dispositions=dict(sorted(dispositions.items())),
     )
 
 

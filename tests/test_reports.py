@@ -136,3 +136,9 @@ def test_reports_bad_dates_answer_400_with_a_message(
     assert "dates must look like" in page.get_data(as_text=True)
     assert client.get("/dashboard/reports.csv?from=x").status_code == 400
     assert client.get("/dashboard/reports.json?from=x").get_json()["error"] == "Bad Request"
+
+
+def test_dispositions_are_counted_by_day() -> None:
+    counters = {DAY: {"disposition:referred": 2, "disposition:wrong_number": 1}}
+    rep = reports.build_report(DAY, DAY, counters, [], 900, T0)
+    assert rep.dispositions == {"referred": 2, "wrong_number": 1}

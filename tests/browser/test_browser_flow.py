@@ -131,6 +131,7 @@ def test_roles_call_and_live_dashboard(browser: Any, site: Site, screenshots: Pa
         expect(supervisor.locator("#r-connected")).to_have_text("1")
         expect(supervisor.locator("#r-leads")).to_have_text("1")
         expect(supervisor.locator("#chart-hours")).to_be_visible()
+        expect(supervisor.locator("#dispositions")).to_contain_text("Referred elsewhere")
         supervisor.screenshot(path=screenshots / "reports.png", full_page=True)
 
         # The phone-sized dashboard works too (tables stack into cards).
