@@ -19,6 +19,7 @@ from typing import Any
 from redis import Redis
 
 from routing import keys, stats
+from routing.dispositions import Disposition
 from routing.leads import LeadStatus
 
 #: Daily counters named "disposition:<value>" count the outcomes counselors record.
@@ -193,6 +194,10 @@ def build_report(
                 "median_seconds": median(day_ttc),
                 "p90_seconds": percentile(day_ttc, 90),
                 "service_level": day_level,
+                **{
+                    f"{DISPOSITION_PREFIX}{d.value}": counters.get(DISPOSITION_PREFIX + d.value, 0)
+                    for d in Disposition
+                },
             }
         )
     dispositions: dict[str, int] = {}
@@ -230,7 +235,7 @@ CSV_COLUMNS = (
     "median_seconds",
     "p90_seconds",
     "service_level",
-)
+) + tuple(f"{DISPOSITION_PREFIX}{d.value}" for d in Disposition)
 
 
 def csv_rows(report: Report) -> list[list[str]]:
