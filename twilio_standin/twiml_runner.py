@@ -348,8 +348,10 @@ class Leg:
                 break
         if pressed:
             self.call.log.append({"event": "digits", "digits": pressed})
-        else:
-            self.wait(timeout)  # nothing pressed: Twilio waits out the timeout
+        if not finished and not (num_digits and len(digits) >= num_digits):
+            # Nothing pressed, or digits without an end: Twilio waits out the timeout
+            # (counted from the last key) before falling through or submitting.
+            self.wait(timeout)
         if not digits and not on_empty:
             return None  # falls through to the next verb
         extra = {"Digits": digits}
