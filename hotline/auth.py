@@ -134,9 +134,7 @@ def home_for(user: User) -> str:
     """Where a user lands after signing in."""
     if user.role == Role.COUNSELOR.value:
         return url_for("console.index")
-    if user.role == Role.ADMIN.value:
-        return url_for("dashboard.index")
-    return url_for("dashboard.index")
+    return url_for("dashboard.index")  # supervisors and admins
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -22,7 +22,6 @@ from hotline.services import get_redis, get_settings, services
 from routing import callbacks, dispositions, supervision
 from routing.counselors import (
     Counselor,
-    CounselorStatus,
     get_counselor,
     make_available,
     make_offline,
@@ -32,8 +31,8 @@ from workers.jobs import request_match, schedule_requeue
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-#: Reasons offered for a break (a break is offline with a reason).
-BREAK_REASONS = ("Break", "Meal", "Training", "Meeting")
+#: Reasons offered for a break (a break is offline with one of them).
+BREAK_REASONS = supervision.BREAK_REASONS
 
 
 def _counselor() -> Counselor | None:
@@ -48,12 +47,9 @@ def _version(*parts: Any) -> str:
 
 def _state_context(counselor: Counselor) -> dict[str, Any]:
     now = time.time()
-    shown = counselor.status
-    if shown == CounselorStatus.OFFLINE.value and counselor.status_reason:
-        shown = "break"
     return {
         "counselor": counselor,
-        "shown_state": shown,
+        "shown_state": supervision.shown_state(counselor),
         "seconds_in_state": supervision.time_in_state(counselor, now),
         "break_reasons": BREAK_REASONS,
         "state_version": _version(counselor.status, counselor.status_reason, counselor.updated_at),

@@ -49,6 +49,20 @@ STATE_ORDER = [
 ]
 
 
+#: Reasons a counselor may give for a break (a break is offline with one of these reasons;
+#: offline with any other reason, such as "missed 3 offers in a row", is not a break).
+BREAK_REASONS = ("Break", "Meal", "Training", "Meeting")
+
+
+def shown_state(counselor: Counselor) -> str:
+    """The state to show people: the counselor's status, or "break"."""
+    if counselor.status == CounselorStatus.OFFLINE.value and counselor.status_reason in (
+        BREAK_REASONS
+    ):
+        return "break"
+    return counselor.status
+
+
 class ActionRefused(ValueError):
     """A supervisor action cannot be done now; the message says why (shown as is)."""
 
@@ -65,10 +79,7 @@ def time_in_state(counselor: Counselor, now: float) -> int:
 def counselor_row(counselor: Counselor, now: float) -> dict[str, Any]:
     """A counselor for the dashboard: masked number, state, reason, time in state."""
     row = counselor.public(now)
-    shown = counselor.status
-    if shown == CounselorStatus.OFFLINE.value and counselor.status_reason:
-        shown = "break"  # a break is offline with a reason
-    row.update(shown_state=shown, seconds_in_state=time_in_state(counselor, now))
+    row.update(shown_state=shown_state(counselor), seconds_in_state=time_in_state(counselor, now))
     return row
 
 

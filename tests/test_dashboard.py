@@ -275,3 +275,19 @@ def test_unknown_ids_get_a_plain_404_page(
     response = client.get(path)
     assert response.status_code == 404
     assert "There is no such callback, counselor or account." in response.get_data(as_text=True)
+
+
+def test_offline_for_missed_offers_is_not_shown_as_a_break(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    from routing.counselors import make_offline  # noqa: PLC0415
+
+    auth.as_role("supervisor")
+    dana = floor.counselor("Dana")
+    kim = floor.counselor("Kim")
+    make_offline(r, dana, reason="Meal")
+    make_offline(r, kim, reason="missed 3 offers in a row")
+    rows = {c["name"]: c for c in client.get("/dashboard/live.json").get_json()["counselors"]}
+    assert rows["Dana"]["shown_state"] == "break"
+    assert rows["Kim"]["shown_state"] == "offline"
+    assert rows["Kim"]["status_reason"] == "missed 3 offers in a row"
