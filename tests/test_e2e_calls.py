@@ -289,3 +289,45 @@ def test_silent_caller_is_reprompted_and_still_queued_with_safe_defaults(line: L
     assert lead["lead"]["insurance"] == "unknown"
     said = line.standin.registry.get(call.sid).said()
     assert len(said) > 10, "each menu was asked again before moving on"
+
+
+# --- More of the IVR: a keyed-in number, a caller who calls again ------------------------
+
+
+def test_withheld_caller_id_keys_in_a_number_that_is_called_back(line: Line):
+    line.counselor("Gus", "+12125550108", Script.answers("1"))
+    keyed = "+14155550121"
+    line.standin.phone(keyed, Script.answers())
+    # Withheld caller ID: the IVR goes straight to keying a number in, reads it back.
+    call = line.calls_in("anonymous", ("1", "1", "2", "1", "4155550121#", "1"))
+    lead = line.wait_status(line.lead_of(call), "connected")
+    assert lead["lead"]["phone"].endswith("21")
+    line.settle()
+    [callback] = line.legs_to(keyed)
+    assert any(e["event"] == "bridged" for e in callback.log)
+
+
+def test_a_caller_who_calls_again_can_cancel_their_callback(line: Line):
+    number = "+14155550122"
+    first = line.calls_in(number, IVR_EN)
+    lead_id = line.lead_of(first)
+    line.wait_status(lead_id, "waiting")  # no counselor on duty yet
+    line.settle()
+    second = line.calls_in(number, ("2",))  # the pending menu: 2 cancels
+    line.wait_status(lead_id, "cancelled")
+    assert line.lead_of(second) == lead_id or not line.r.get(keys.CALL_LEAD.format(second.sid))
+    line.counselor("Hal", "+12125550109", Script.answers("1"))
+    line.settle()
+    assert line.legs_to(number) == [], "a cancelled callback is never dialed"
+
+
+# --- Twilio refusing the REST call ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, 20429), (503, 20500)])
+def test_a_transient_rest_error_is_retried(line: Line, status: int, code: int):
+    line.standin.fail_next(status, code, "try again later")
+    line.counselor("Ivy", "+12125550110", Script.answers("1"))
+    call = line.calls_in("+14155550123", IVR_EN, Script.answers())
+    line.wait_status(line.lead_of(call), "connected")
+    assert len(line.standin.calls) == 1, "the refused request placed no call; the retry did"
