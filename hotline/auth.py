@@ -18,6 +18,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_limiter import Limiter, RateLimitExceeded
@@ -171,6 +172,9 @@ def login() -> Any:
                 return render_template(
                     "login.html", form=form, error="Wrong username or password."
                 ), 401
+            # A permanent session ends after PERMANENT_SESSION_LIFETIME even if the browser
+            # on a shared desk is never closed.
+            session.permanent = True
             login_user(user)
             log.info("user %s signed in", user.id)
             return redirect(safe_next(request.args.get("next")) or home_for(user))

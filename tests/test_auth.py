@@ -155,6 +155,7 @@ def test_session_cookie_is_secure_and_http_only(auth: AuthActions, client: Flask
     assert "Secure" in cookie  # PUBLIC_BASE_URL is https in the tests
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
+    assert "Expires=" in cookie  # ends after PERMANENT_SESSION_LIFETIME
 
 
 def test_pages_are_not_cached(auth: AuthActions, client: FlaskClient) -> None:
