@@ -23,7 +23,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import WatchError
 
-from routing import keys, queue, stats
+from routing import dispositions, keys, queue, stats
 from routing.ivr import (
     Finish,
     Phrase,
@@ -52,6 +52,8 @@ CALL_LEAD_TTL = 30 * 86400
 PENDING_TTL = 30 * 86400
 #: Daily counter: calls that ended in the IVR with no number we could call back.
 NO_CALLBACK_NUMBER = "no_callback_number"
+#: Reason of a hang-up lead not queued because its number is on the do-not-call list.
+DO_NOT_CALL = "do_not_call"
 #: Call statuses that mean the inbound call is over.
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 #: Lead statuses a caller may cancel from (a counselor is not dialing them right now).
@@ -296,6 +298,11 @@ def complete(
     """Queue an intake lead (status waiting); (lead, True) only for the call that did it,
     so a repeated request or a racing status callback never queues it twice."""
     key = keys.LEAD.format(lead_id)
+    phone = r.hget(key, "phone")
+    if abandoned and phone and dispositions.is_do_not_call(r, settings, phone):
+        # They asked not to be called and did not give consent again on this call.
+        fail_no_number(r, lead_id, abandoned=True, reason=DO_NOT_CALL)
+        return get_lead(r, lead_id), False
     with r.pipeline() as pipe:
         while True:
             try:
@@ -321,6 +328,11 @@ def complete(
     queue.add_waiting(r, settings, lead)
     r.set(pending_key(settings, lead.phone), lead.id, ex=PENDING_TTL)
     record_event(r, lead.id, "waiting", ivr_abandoned=abandoned)
+    if not abandoned and r.srem(
+        keys.DO_NOT_CALL, dispositions.do_not_call_digest(settings, lead.phone)
+    ):
+        # A caller once asked not to be called, then called and confirmed a callback.
+        record_event(r, lead.id, "do_not_call_lifted")
     stats.incr(r, stats.LEADS_CREATED)
     if abandoned:
         stats.incr(r, stats.IVR_ABANDONED)
@@ -347,8 +359,11 @@ def _requeue_if_lost(r: Redis, settings: Settings, lead: Lead) -> Lead:
     return lead
 
 
-def fail_no_number(r: Redis, lead_id: str, *, abandoned: bool = False) -> None:
-    """Record that the IVR ended with no number to call back (nothing is queued)."""
+def fail_no_number(
+    r: Redis, lead_id: str, *, abandoned: bool = False, reason: str | None = None
+) -> None:
+    """Record that the IVR ended with no number we may call back (nothing is queued)."""
+    reason = reason or NO_CALLBACK_NUMBER
     key = keys.LEAD.format(lead_id)
     with r.pipeline() as pipe:
         while True:
@@ -361,7 +376,7 @@ def fail_no_number(r: Redis, lead_id: str, *, abandoned: bool = False) -> None:
                     key,
                     mapping={
                         "status": LeadStatus.FAILED.value,
-                        "status_reason": NO_CALLBACK_NUMBER,
+                        "status_reason": reason,
                         "ivr_abandoned": "1" if abandoned else "0",
                         "updated_at": str(time.time()),
                     },
@@ -370,9 +385,9 @@ def fail_no_number(r: Redis, lead_id: str, *, abandoned: bool = False) -> None:
                 break
             except WatchError:
                 continue
-    record_event(r, lead_id, "failed", reason=NO_CALLBACK_NUMBER, ivr_abandoned=abandoned)
-    stats.incr(r, NO_CALLBACK_NUMBER)
-    log.info("lead %s: no callback number (%s)", lead_id, "hung up" if abandoned else "IVR")
+    record_event(r, lead_id, "failed", reason=reason, ivr_abandoned=abandoned)
+    stats.incr(r, reason)
+    log.info("lead %s not queued: %s (%s)", lead_id, reason, "hung up" if abandoned else "IVR")
 
 
 def keep(r: Redis, lead_id: str) -> None:
