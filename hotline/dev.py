@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import secrets
 import signal
@@ -25,8 +26,8 @@ def run_dev(worker_count: int) -> None:
     env = dict(os.environ)
     port = int(env.get("PORT", "5000"))
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
-    env.setdefault("HOTLINE_API_TOKEN", secrets.token_urlsafe(24))
+    for name, value in dev_secrets(Path(env.get("HOTLINE_VAR_DIR", "var"))).items():
+        env.setdefault(name, value)
     env.setdefault("WEB_CONCURRENCY", "2")
     if not env.get("REDIS_URL"):
         env["REDIS_URL"] = ensure_embedded_redis(Path(env.get("HOTLINE_VAR_DIR", "var")))
@@ -70,6 +71,23 @@ def run_dev(worker_count: int) -> None:
         pass
     finally:
         stop_all(children)
+
+
+def dev_secrets(var_dir: Path) -> dict[str, str]:
+    """SECRET_KEY and HOTLINE_API_TOKEN for dev, random once and kept under var/ (mode 600),
+    so sessions, the API token and number digests survive a restart of ``hotline dev``."""
+    path = var_dir / "dev-secrets.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    var_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "HOTLINE_API_TOKEN": secrets.token_urlsafe(24),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f)
+    return values
 
 
 def spawn_module(module: str, args: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]

@@ -154,3 +154,13 @@ def test_env_example_lists_only_real_settings() -> None:
         if "=" in line and line.split("=")[0].isupper():
             name = line.split("=")[0]
             assert f'"{name}"' in settings_source, f"{name} is not read by settings.py"
+
+
+def test_dev_secrets_are_random_once_then_kept(tmp_path: Path) -> None:
+    from hotline.dev import dev_secrets
+
+    first = dev_secrets(tmp_path)
+    assert len(first["SECRET_KEY"]) >= 32 and len(first["HOTLINE_API_TOKEN"]) >= 24
+    assert dev_secrets(tmp_path) == first
+    assert (tmp_path / "dev-secrets.json").stat().st_mode & 0o077 == 0
+    assert dev_secrets(tmp_path / "other") != first
