@@ -40,8 +40,10 @@ def standin_url() -> str | None:
 def _control(method: str, path: str, json: Any = None) -> requests.Response:
     base = standin_url()
     if base is None:
-        raise StandInUnavailable("this Hotline uses the real Twilio; the try-it page needs "
-                                 "the local stand-in (run `hotline dev` without Twilio keys)")
+        raise StandInUnavailable(
+            "this Hotline uses the real Twilio; the try-it page needs "
+            "the local stand-in (run `hotline dev` without Twilio keys)"
+        )
     try:
         return requests.request(method, f"{base}/_standin{path}", json=json, timeout=TIMEOUT)
     except requests.RequestException:
@@ -58,8 +60,13 @@ def _transcript(leg: dict[str, Any]) -> list[dict[str, Any]]:
     for event in leg.get("transcript", []):
         kind = event.get("event")
         if kind == "say":
-            lines.append({"kind": "say", "text": event.get("text", ""),
-                          "language": event.get("language", "")})
+            lines.append(
+                {
+                    "kind": "say",
+                    "text": event.get("text", ""),
+                    "language": event.get("language", ""),
+                }
+            )
         elif kind == "gather":
             lines.append({"kind": "gather"})
         elif kind == "digits":
@@ -78,8 +85,7 @@ def _leg(sid: str) -> dict[str, Any] | None:
 @supervisor_required
 def index() -> str:
     """The keypad page."""
-    return render_template("tryit.html", enabled=standin_url() is not None,
-                           demo_number=DEMO_NUMBER)
+    return render_template("tryit.html", enabled=standin_url() is not None, demo_number=DEMO_NUMBER)
 
 
 @bp.post("/calls")
@@ -94,8 +100,10 @@ def start_call() -> Any:
     try:
         # The inbound call is driven by this page's keypad; a callback to the same number
         # is answered by a scripted person who stays on for a while.
-        scripts = [{"interactive": True},
-                   {"answer": "human", "ring_seconds": 3, "talk_seconds": 300}]
+        scripts = [
+            {"interactive": True},
+            {"answer": "human", "ring_seconds": 3, "talk_seconds": 300},
+        ]
         _control("POST", "/phones", {"number": number, "scripts": scripts}).raise_for_status()
         created = _control("POST", "/calls", {"from": number})
     except (StandInUnavailable, requests.HTTPError) as exc:
@@ -124,8 +132,12 @@ def show_call(sid: str) -> Any:
             detail = _leg(other["sid"]) or other
             callbacks.append({"status": detail["status"], "transcript": _transcript(detail)})
     waiting = bool(leg["transcript"]) and leg["transcript"][-1].get("event") == "gather"
-    return jsonify(status=leg["status"], transcript=_transcript(leg), waiting_for_keys=waiting,
-                   callbacks=callbacks)
+    return jsonify(
+        status=leg["status"],
+        transcript=_transcript(leg),
+        waiting_for_keys=waiting,
+        callbacks=callbacks,
+    )
 
 
 @bp.post("/calls/<sid>/digits")

@@ -51,7 +51,11 @@ def caller(rng: random.Random) -> tuple[tuple[str | None, ...], list[Script], bo
     """IVR keys, the phone's behaviour on each callback, and whether they are urgent."""
     urgent = rng.random() < 0.3
     ivr: tuple[str | None, ...] = (
-        rng.choice("12"), rng.choice("12"), "1" if urgent else "2", rng.choice("123456"), "1"
+        rng.choice("12"),
+        rng.choice("12"),
+        "1" if urgent else "2",
+        rng.choice("123456"),
+        "1",
     )
     if rng.random() < 0.04:
         ivr = ivr[:2] + (HANG_UP,)  # leaves mid-menu: still a lead, urgency unknown
@@ -83,15 +87,21 @@ def overlaps(legs: list[Any]) -> list[str]:
         for before, after in zip(calls, calls[1:], strict=False):
             if before.end_time is None or before.end_time > after.created_at:
                 said = before.said()[-1:] or ["(nothing said)"]
-                found.append(f"{before.sid} ({before.direction}, last said {said[0]!r}) and "
-                             f"{after.sid} to ***{after.to[-2:]}")
+                found.append(
+                    f"{before.sid} ({before.direction}, last said {said[0]!r}) and "
+                    f"{after.sid} to ***{after.to[-2:]}"
+                )
     return found
 
 
 def test_busy_hour_keeps_every_invariant(start_line: Callable[..., Line]):  # noqa: F811
     line = start_line(
-        worker_count=3, speed=200.0, MAX_MISSED_OFFERS="50", WRAPUP_SECONDS="1",
-        CALLER_RING_SECONDS="15", COUNSELOR_RING_SECONDS="10",
+        worker_count=3,
+        speed=200.0,
+        MAX_MISSED_OFFERS="50",
+        WRAPUP_SECONDS="1",
+        CALLER_RING_SECONDS="15",
+        COUNSELOR_RING_SECONDS="10",
     )
     rng = random.Random(20261130)
     for i in range(COUNSELORS):
@@ -134,8 +144,10 @@ def test_busy_hour_keeps_every_invariant(start_line: Callable[..., Line]):  # no
     counts: dict[str, int] = defaultdict(int)
     for status in statuses.values():
         counts[status] += 1
-    print(f"\nbusy hour: {CALLERS} callers, {COUNSELORS} counselors, {elapsed:.1f}s real: "
-          f"{dict(counts)}; stand-in legs {len(line.standin.legs)}")
+    print(
+        f"\nbusy hour: {CALLERS} callers, {COUNSELORS} counselors, {elapsed:.1f}s real: "
+        f"{dict(counts)}; stand-in legs {len(line.standin.legs)}"
+    )
 
     # Every lead is final or pending; the waiting ones are exactly the waiting line, in
     # the order of their fixed scores.
@@ -191,8 +203,10 @@ def test_busy_hour_keeps_every_invariant(start_line: Callable[..., Line]):  # no
             continue
         offered = first_offer[lead.id]  # type: ignore[union-attr]
         for u in urgent:
-            if queued_at.get(u.id, offered) < offered - 1.0 and \
-                    first_offer.get(u.id, float("inf")) > offered:
+            if (
+                queued_at.get(u.id, offered) < offered - 1.0
+                and first_offer.get(u.id, float("inf")) > offered
+            ):
                 late.append((u.id, lead.id))  # type: ignore[union-attr]
     if late:
         broken.append(f"{len(late)} urgent leads passed over, e.g. {late[:3]}")

@@ -39,8 +39,16 @@ FAST_ENV = {
     "LEASE_SECONDS": "30",
 }
 #: Words that must never reach a voicemail (42 CFR Part 2).
-FORBIDDEN_ON_VOICEMAIL = ("addiction", "treatment", "hotline", "withdrawal", "drug", "alcohol",
-                          "adicci", "tratamiento")
+FORBIDDEN_ON_VOICEMAIL = (
+    "addiction",
+    "treatment",
+    "hotline",
+    "withdrawal",
+    "drug",
+    "alcohol",
+    "adicci",
+    "tratamiento",
+)
 
 
 @dataclass
@@ -55,19 +63,33 @@ class Line:
     def api(self, method: str, path: str, json: Any = None) -> requests.Response:
         """Call the JSON API with the bearer token."""
         return requests.request(
-            method, self.base + path, json=json, timeout=10,
+            method,
+            self.base + path,
+            json=json,
+            timeout=10,
             headers={"Authorization": f"Bearer {API_TOKEN}"},
         )
 
-    def counselor(self, name: str, phone: str, script: Script | list[Script],
-                  languages: tuple[str, ...] = ("en", "es"),
-                  insurance: tuple[str, ...] = ()) -> str:
+    def counselor(
+        self,
+        name: str,
+        phone: str,
+        script: Script | list[Script],
+        languages: tuple[str, ...] = ("en", "es"),
+        insurance: tuple[str, ...] = (),
+    ) -> str:
         """Add a counselor whose phone follows ``script``, and make them available."""
         self.standin.phone(phone, script)
-        created = self.api("POST", "/api/counselors", {
-            "name": name, "phone": phone, "languages": list(languages),
-            "insurance": list(insurance),
-        })
+        created = self.api(
+            "POST",
+            "/api/counselors",
+            {
+                "name": name,
+                "phone": phone,
+                "languages": list(languages),
+                "insurance": list(insurance),
+            },
+        )
         assert created.status_code == 201, created.text
         counselor_id = str(created.json()["id"])
         made = self.api("POST", f"/api/counselors/{counselor_id}/status", {"status": "available"})
@@ -77,8 +99,9 @@ class Line:
     def calls_in(self, number: str, ivr: tuple[str | None, ...], *callbacks: Script) -> Any:
         """A person at ``number`` calls and answers the IVR with ``ivr``; their phone then
         behaves as ``callbacks`` (one per callback attempt, the last repeating)."""
-        self.standin.phone(number, [Script.caller(*ivr), *callbacks] if callbacks
-                           else [Script.caller(*ivr)])
+        self.standin.phone(
+            number, [Script.caller(*ivr), *callbacks] if callbacks else [Script.caller(*ivr)]
+        )
         return self.standin.dial_in(number)
 
     def lead_of(self, call: Any, timeout: float = 20) -> str:
@@ -122,8 +145,9 @@ class Line:
 
 
 @pytest.fixture
-def start_line(standin: StandIn, env: dict[str, str], r: redis.Redis,
-               workers: WorkerProcesses) -> Iterator[Callable[..., Line]]:
+def start_line(
+    standin: StandIn, env: dict[str, str], r: redis.Redis, workers: WorkerProcesses
+) -> Iterator[Callable[..., Line]]:
     """``start_line(workers=2, **env)``: serve Hotline over HTTP on a free port (its
     PUBLIC_BASE_URL), connect the stand-in to it, start real worker processes."""
     servers: list[Any] = []
@@ -138,8 +162,9 @@ def start_line(standin: StandIn, env: dict[str, str], r: redis.Redis,
         env["PUBLIC_BASE_URL"] = base
         settings = load_settings(env)
         holder["app"] = create_app(settings, build_services(settings))
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                  daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         thread.start()
         servers.append(server)
         standin.clock.set_factor(speed)
@@ -203,8 +228,13 @@ def test_spanish_caller_hears_spanish_and_is_served_in_spanish(line: Line):
 
 @pytest.mark.parametrize(
     "first_counselor",
-    [Script.rings_out(), Script.declines("2"), Script.declines(), Script.voicemail(),
-     Script.ignores_whisper()],
+    [
+        Script.rings_out(),
+        Script.declines("2"),
+        Script.declines(),
+        Script.voicemail(),
+        Script.ignores_whisper(),
+    ],
     ids=["rings-out", "presses-2", "hangs-up", "voicemail", "whisper-times-out"],
 )
 def test_a_missed_offer_goes_to_the_next_counselor_without_costing_an_attempt(
@@ -231,8 +261,7 @@ def test_a_missed_offer_goes_to_the_next_counselor_without_costing_an_attempt(
 
 @pytest.mark.parametrize(
     ("first_try", "outcome"),
-    [(Script.busy(), "busy"), (Script.rings_out(), "no-answer"),
-     (Script.voicemail(), "machine")],
+    [(Script.busy(), "busy"), (Script.rings_out(), "no-answer"), (Script.voicemail(), "machine")],
 )
 def test_a_caller_not_reached_is_retried_and_then_connected(
     line: Line, first_try: Script, outcome: str

@@ -24,11 +24,28 @@ def number(output: str, label: str) -> int:
 
 def test_simulate_prints_a_consistent_summary(start_line: Callable[..., Line]):  # noqa: F811
     line = start_line(worker_count=2, speed=200.0, WRAPUP_SECONDS="1", RETRY_DELAYS="1,1")
-    result = CliRunner().invoke(main, [
-        "simulate", "--callers", "24", "--counselors", "3", "--url", line.base,
-        "--standin", line.standin.url, "--api-token", API_TOKEN, "--seed", "7",
-        "--arrival-seconds", "3", "--timeout", "60",
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "simulate",
+            "--callers",
+            "24",
+            "--counselors",
+            "3",
+            "--url",
+            line.base,
+            "--standin",
+            line.standin.url,
+            "--api-token",
+            API_TOKEN,
+            "--seed",
+            "7",
+            "--arrival-seconds",
+            "3",
+            "--timeout",
+            "60",
+        ],
+    )
     output = result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), output
     assert number(output, "callers") == 24
@@ -47,9 +64,19 @@ def test_simulate_prints_a_consistent_summary(start_line: Callable[..., Line]): 
 
 def test_simulate_refuses_without_a_reachable_standin(start_line: Callable[..., Line]):  # noqa: F811
     line = start_line(worker_count=1)
-    result = CliRunner().invoke(main, [
-        "simulate", "--callers", "1", "--url", line.base, "--standin", "http://127.0.0.1:9",
-        "--api-token", API_TOKEN,
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "simulate",
+            "--callers",
+            "1",
+            "--url",
+            line.base,
+            "--standin",
+            "http://127.0.0.1:9",
+            "--api-token",
+            API_TOKEN,
+        ],
+    )
     assert result.exit_code == 1
     assert "Error" in result.output

@@ -27,9 +27,21 @@ def process() -> Iterator[str]:
     port = free_port()
     env = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PATH": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twilio_standin", "--port", str(port),
-         "--hotline-url", "http://127.0.0.1:9", "--speed", "10"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "twilio_standin",
+            "--port",
+            str(port),
+            "--hotline-url",
+            "http://127.0.0.1:9",
+            "--speed",
+            "10",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
 
@@ -52,12 +64,15 @@ def test_process_serves_rest_and_control(process: str):
     assert health == {"hotline_url": "http://127.0.0.1:9", "status": "ok", "voice": True}
     client = Client(ACCOUNT_SID, AUTH_TOKEN)
     client.api.base_url = process
-    sid = client.calls.create(to="+14155550123", from_="+18004927848",
-                              url="http://127.0.0.1:9/answer").sid
+    sid = client.calls.create(
+        to="+14155550123", from_="+18004927848", url="http://127.0.0.1:9/answer"
+    ).sid
     assert client.calls(sid).fetch().sid == sid
     # The hotline is unreachable: Twilio's "application error", recorded for the simulator.
-    errors = wait_until(lambda: requests.get(f"{process}/_standin/anomalies", timeout=5)
-                        .json()["webhook_errors"], 15)
+    errors = wait_until(
+        lambda: requests.get(f"{process}/_standin/anomalies", timeout=5).json()["webhook_errors"],
+        15,
+    )
     assert errors[0]["kind"] == "twiml"
 
 
@@ -71,8 +86,12 @@ def test_process_checks_credentials(process: str):
 
 @pytest.mark.parametrize(
     "body",
-    [None, {"number": "+14155550123"}, {"number": "+14155550123", "scripts": [{"answer": "x"}]},
-     {"number": "+14155550123", "scripts": ["busy"]}],
+    [
+        None,
+        {"number": "+14155550123"},
+        {"number": "+14155550123", "scripts": [{"answer": "x"}]},
+        {"number": "+14155550123", "scripts": ["busy"]},
+    ],
 )
 def test_control_api_refuses_bad_phone_scripts(process: str, body: object):
     response = requests.post(f"{process}/_standin/phones", json=body, timeout=5)
@@ -81,7 +100,11 @@ def test_control_api_refuses_bad_phone_scripts(process: str, body: object):
 
 def test_process_refuses_to_start_without_credentials():
     result = subprocess.run(
-        [sys.executable, "-m", "twilio_standin", "--port", "0"], env={"PATH": ""}, cwd=ROOT,
-        capture_output=True, text=True, timeout=30,
+        [sys.executable, "-m", "twilio_standin", "--port", "0"],
+        env={"PATH": ""},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2 and "--account-sid" in result.stderr

@@ -122,8 +122,11 @@ def test_error_body_has_twilio_shape(standin: Any):
 
 @pytest.mark.parametrize(
     ("status", "code", "message"),
-    [(429, 20429, "Too Many Requests"), (503, 20500, "Service Unavailable"),
-     (400, 21211, "Invalid 'To' Phone Number")],
+    [
+        (429, 20429, "Too Many Requests"),
+        (503, 20500, "Service Unavailable"),
+        (400, 21211, "Invalid 'To' Phone Number"),
+    ],
 )
 def test_fail_next_injects_one_error(
     client: Client, standin: Any, status: int, code: int, message: str

@@ -42,11 +42,13 @@ class Browser:
         return response.get_json()  # type: ignore[no-any-return]
 
     def press(self, sid: str, digits: str) -> Any:
-        return self.client.post(f"/try-it/calls/{sid}/digits", json={"digits": digits},
-                                headers=self.headers)
+        return self.client.post(
+            f"/try-it/calls/{sid}/digits", json={"digits": digits}, headers=self.headers
+        )
 
     def waiting(self, sid: str, prompts_before: int) -> dict[str, Any]:
         """The call once it waits for keys after ``prompts_before`` gathers."""
+
         def ready() -> dict[str, Any] | None:
             call = self.call(sid)
             gathers = sum(1 for line in call["transcript"] if line["kind"] == "gather")
@@ -83,10 +85,16 @@ def test_a_call_from_the_keypad_reads_the_ivr_and_makes_a_lead(browser: Browser,
         if step:
             browser.waiting(sid, step)
         assert browser.press(sid, key).status_code == 204
-    ended = wait_until(lambda: (lambda c: c if c["status"] == "completed" else None)(
-        browser.call(sid)), 15)
+    ended = wait_until(
+        lambda: (lambda c: c if c["status"] == "completed" else None)(browser.call(sid)), 15
+    )
     assert [line["text"] for line in ended["transcript"] if line["kind"] == "digits"] == [
-        "1", "1", "2", "1", "1"]
+        "1",
+        "1",
+        "2",
+        "1",
+        "1",
+    ]
     assert r.get(keys.CALL_LEAD.format(sid)), "the call became a lead"
 
 

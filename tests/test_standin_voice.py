@@ -42,14 +42,18 @@ class TwimlServer:
     def _view(self, path: str) -> Response:
         form = request.form.to_dict() if request.method == "POST" else request.args.to_dict()
         valid = RequestValidator(AUTH_TOKEN).validate(
-            request.url, request.form if request.method == "POST" else {},
+            request.url,
+            request.form if request.method == "POST" else {},
             request.headers.get("X-Twilio-Signature", ""),
         )
         self.requests.append(("/" + path, form, valid))
         handler = self.handlers.get("/" + path)
         if handler is None:
-            return Response("", 200, mimetype="text/xml") if path.startswith("status") \
+            return (
+                Response("", 200, mimetype="text/xml")
+                if path.startswith("status")
                 else Response("not found", 404)
+            )
         body = handler(form)
         if isinstance(body, Response):
             return body
@@ -128,7 +132,9 @@ def test_outbound_call_runs_twiml_and_reports_each_asked_event(standin, web, res
     web.on("/menu-result", says("Thank you.", hangup=True))
     standin.phone(COUNSELOR, Script.answers("1"))
     sid = rest.calls.create(
-        to=COUNSELOR, from_=HOTLINE, url=web.url("/answer"),
+        to=COUNSELOR,
+        from_=HOTLINE,
+        url=web.url("/answer"),
         status_callback=web.url("/status"),
         status_callback_event=["initiated", "ringing", "answered", "completed"],
     ).sid
@@ -151,8 +157,9 @@ def test_outbound_call_runs_twiml_and_reports_each_asked_event(standin, web, res
 
 def test_only_completed_is_reported_by_default(standin, web, rest):
     web.on("/answer", VoiceResponse())
-    sid = rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer"),
-                            status_callback=web.url("/status")).sid
+    sid = rest.calls.create(
+        to=COUNSELOR, from_=HOTLINE, url=web.url("/answer"), status_callback=web.url("/status")
+    ).sid
     done(standin, sid)
     assert [f["CallStatus"] for f in web.to("/status")] == ["completed"]
 
@@ -160,8 +167,7 @@ def test_only_completed_is_reported_by_default(standin, web, rest):
 def test_gather_without_input_falls_through_to_the_next_verb(standin, web, rest):
     web.on("/answer", menu(web))
     standin.phone(COUNSELOR, Script.ignores_whisper())
-    call = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE,
-                                           url=web.url("/answer")).sid)
+    call = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer")).sid)
     assert web.to("/menu-result") == []
     assert call.said() == ["Press 1 to accept.", "We did not get your answer."]
 
@@ -190,8 +196,7 @@ def test_redirect_pause_and_get_method(standin, web, rest):
     first.redirect(web.url("/second"), method="GET")
     web.on("/answer", first)
     web.on("/second", says("Second document."))
-    call = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE,
-                                           url=web.url("/answer")).sid)
+    call = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer")).sid)
     assert call.said() == ["Second document."]
     assert web.to("/second")[0]["CallSid"] == call.sid
     assert all(valid for _, _, valid in web.requests)
@@ -203,8 +208,13 @@ def test_redirect_pause_and_get_method(standin, web, rest):
 )
 def test_unanswered_outcomes(standin, web, rest, script, status):
     standin.phone(CALLER, script)
-    sid = rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer"),
-                            status_callback=web.url("/status"), timeout=15).sid
+    sid = rest.calls.create(
+        to=CALLER,
+        from_=HOTLINE,
+        url=web.url("/answer"),
+        status_callback=web.url("/status"),
+        timeout=15,
+    ).sid
     call = done(standin, sid)
     assert call.status == status
     assert web.to("/answer") == []
@@ -224,8 +234,12 @@ def test_unanswered_outcomes(standin, web, rest, script, status):
 def test_machine_detection_sends_answered_by(standin, web, rest, script, detection, answered_by):
     web.on("/answer", VoiceResponse())
     standin.phone(CALLER, script)
-    call = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer"),
-                                           machine_detection=detection).sid)
+    call = done(
+        standin,
+        rest.calls.create(
+            to=CALLER, from_=HOTLINE, url=web.url("/answer"), machine_detection=detection
+        ).sid,
+    )
     assert web.to("/answer")[0]["AnsweredBy"] == answered_by
     assert call.answered_by == answered_by
 
@@ -235,9 +249,14 @@ def test_async_amd_reports_to_its_own_callback(standin, web, rest):
     doc.pause(length=20)
     web.on("/answer", doc)
     standin.phone(CALLER, Script.voicemail())
-    rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer"),
-                      machine_detection="Enable", async_amd="true",
-                      async_amd_status_callback=web.url("/status-amd"))
+    rest.calls.create(
+        to=CALLER,
+        from_=HOTLINE,
+        url=web.url("/answer"),
+        machine_detection="Enable",
+        async_amd="true",
+        async_amd_status_callback=web.url("/status-amd"),
+    )
     amd = wait_until(lambda: web.to("/status-amd"))
     assert amd[0]["AnsweredBy"] == "machine_start"
     assert "AnsweredBy" not in web.to("/answer")[0]
@@ -247,8 +266,9 @@ def test_rest_hang_up_ends_a_call_in_progress(standin, web, rest):
     doc = VoiceResponse()
     doc.pause(length=600)
     web.on("/answer", doc)
-    sid = rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer"),
-                            status_callback=web.url("/status")).sid
+    sid = rest.calls.create(
+        to=COUNSELOR, from_=HOTLINE, url=web.url("/answer"), status_callback=web.url("/status")
+    ).sid
     wait_until(lambda: standin.registry.get(sid).status == "in-progress")
     rest.calls(sid).update(status="canceled")  # no effect on a call in progress
     assert rest.calls(sid).fetch().status == "in-progress"
@@ -259,8 +279,7 @@ def test_rest_hang_up_ends_a_call_in_progress(standin, web, rest):
 
 def test_rest_cancel_stops_a_ringing_call(standin, web, rest):
     standin.phone(COUNSELOR, Script.rings_out())
-    sid = rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer"),
-                            timeout=600).sid
+    sid = rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer"), timeout=600).sid
     wait_until(lambda: standin.registry.get(sid).status == "ringing")
     rest.calls(sid).update(status="canceled")
     assert done(standin, sid).status == "canceled"
@@ -287,15 +306,23 @@ def dial_doc(web: TwimlServer, number: str, **number_attrs: str) -> VoiceRespons
 
 
 def test_dial_runs_the_whisper_on_the_called_leg_then_bridges(standin, web, rest):
-    web.on("/answer", dial_doc(web, CALLER, url=web.url("/whisper"),
-                               status_callback=web.url("/child-status"),
-                               status_callback_event="initiated ringing answered completed"))
+    web.on(
+        "/answer",
+        dial_doc(
+            web,
+            CALLER,
+            url=web.url("/whisper"),
+            status_callback=web.url("/child-status"),
+            status_callback_event="initiated ringing answered completed",
+        ),
+    )
     web.on("/whisper", says("Connecting you now."))
     web.on("/dial-result", says("The call has ended.", hangup=True))
     standin.phone(COUNSELOR, Script.answers(talk_seconds=300))
     standin.phone(CALLER, Script.caller(talk_seconds=45))
-    parent = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE,
-                                             url=web.url("/answer")).sid)
+    parent = done(
+        standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer")).sid
+    )
     [whisper] = web.to("/whisper")
     assert whisper["Direction"] == "outbound-dial"
     assert whisper["ParentCallSid"] == parent.sid
@@ -307,7 +334,11 @@ def test_dial_runs_the_whisper_on_the_called_leg_then_bridges(standin, web, rest
     child = standin.registry.get(result["DialCallSid"])
     assert child.parent_call_sid == parent.sid and child.status == "completed"
     assert [f["CallStatus"] for f in web.to("/child-status")] == [
-        "queued", "ringing", "in-progress", "completed"]
+        "queued",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
     assert parent.said() == ["The call has ended."]
 
 
@@ -330,14 +361,15 @@ def test_dial_without_action_continues_with_the_next_verb(standin, web, rest):
     doc.say("After the dial.")
     web.on("/answer", doc)
     standin.phone(CALLER, Script.rings_out())
-    call = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE,
-                                           url=web.url("/answer")).sid)
+    call = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer")).sid)
     assert call.said() == ["After the dial."]
 
 
 def test_dial_machine_detection_on_the_number(standin, web, rest):
-    web.on("/answer", dial_doc(web, CALLER, url=web.url("/screen"),
-                               machine_detection="DetectMessageEnd"))
+    web.on(
+        "/answer",
+        dial_doc(web, CALLER, url=web.url("/screen"), machine_detection="DetectMessageEnd"),
+    )
     web.on("/screen", says("Please call us back.", hangup=True))
     web.on("/dial-result", VoiceResponse())
     standin.phone(CALLER, Script.voicemail())
@@ -353,8 +385,9 @@ def test_parent_hang_up_ends_the_dialed_leg_and_still_requests_action(standin, w
     web.on("/dial-result", VoiceResponse())
     standin.phone(COUNSELOR, Script.answers(talk_seconds=10))
     standin.phone(CALLER, Script.caller(talk_seconds=600))
-    parent = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE,
-                                             url=web.url("/answer")).sid)
+    parent = done(
+        standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer")).sid
+    )
     [result] = web.to("/dial-result")
     assert result["CallStatus"] == "completed" and result["DialCallStatus"] == "completed"
     assert standin.registry.get(result["DialCallSid"]).status == "completed"
@@ -399,8 +432,7 @@ def test_reject_leaves_the_inbound_call_unanswered(standin, web):
 
 def test_a_failing_webhook_is_an_application_error(standin, web, rest):
     web.on("/answer", lambda form: Response("boom", 500))
-    call = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE,
-                                           url=web.url("/answer")).sid)
+    call = done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer")).sid)
     assert call.said() == ["An application error has occurred. Goodbye."]
     assert standin.webhook_errors[0]["status"] == 500
 
@@ -420,8 +452,7 @@ def test_a_phone_can_play_one_script_per_call(standin, web, rest):
     web.on("/answer", VoiceResponse())
     standin.phone(CALLER, [Script.busy(), Script.answers()])
     first = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer")).sid)
-    second = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE,
-                                             url=web.url("/answer")).sid)
+    second = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer")).sid)
     assert (first.status, second.status) == ("busy", "completed")
 
 
@@ -431,6 +462,5 @@ def test_a_phone_already_on_a_call_is_busy(standin, web, rest):
     web.on("/answer", doc)
     first = rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer")).sid
     wait_until(lambda: standin.registry.get(first).status == "in-progress")
-    second = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE,
-                                             url=web.url("/answer")).sid)
+    second = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer")).sid)
     assert second.status == "busy"

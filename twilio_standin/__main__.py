@@ -17,19 +17,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5050)
     parser.add_argument(
-        "--hotline-url", default=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "--hotline-url",
+        default=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         help="the hotline's PUBLIC_BASE_URL: webhooks are signed for it and sent there",
     )
-    parser.add_argument("--connect-to", default=None,
-                        help="send webhooks here instead (a proxy in front of the hotline)")
+    parser.add_argument(
+        "--connect-to",
+        default=None,
+        help="send webhooks here instead (a proxy in front of the hotline)",
+    )
     parser.add_argument("--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID", ""))
     parser.add_argument("--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN", ""))
-    parser.add_argument("--hotline-number",
-                        default=os.environ.get("HOTLINE_NUMBER", DEFAULT_HOTLINE_NUMBER))
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="call time runs this many times faster than real time")
-    parser.add_argument("--no-status-callback", action="store_true",
-                        help="do not POST {hotline}/twilio/status when an inbound call ends")
+    parser.add_argument(
+        "--hotline-number", default=os.environ.get("HOTLINE_NUMBER", DEFAULT_HOTLINE_NUMBER)
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="call time runs this many times faster than real time",
+    )
+    parser.add_argument(
+        "--no-status-callback",
+        action="store_true",
+        help="do not POST {hotline}/twilio/status when an inbound call ends",
+    )
     args = parser.parse_args(argv)
     if not args.account_sid or not args.auth_token:
         parser.error("--account-sid and --auth-token (or TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN)")
@@ -37,13 +49,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--speed must be above 0")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s stand-in %(message)s")
     standin = StandIn(
-        args.account_sid, args.auth_token, hotline_number=args.hotline_number,
-        clock=Clock(args.speed), status_callback=not args.no_status_callback,
-        host=args.host, port=args.port,
+        args.account_sid,
+        args.auth_token,
+        hotline_number=args.hotline_number,
+        clock=Clock(args.speed),
+        status_callback=not args.no_status_callback,
+        host=args.host,
+        port=args.port,
     )
     standin.connect(args.hotline_url, connect_to=args.connect_to)
-    print(f"Twilio stand-in on http://{args.host}:{args.port} for {args.hotline_url}",
-          file=sys.stderr, flush=True)
+    print(
+        f"Twilio stand-in on http://{args.host}:{args.port} for {args.hotline_url}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         standin.serve_forever()
     except KeyboardInterrupt:

@@ -22,7 +22,9 @@ def new_sid(prefix: str = "CA") -> str:
 
 def rfc2822(timestamp: float | None) -> str | None:
     """Twilio's date format in JSON ("Fri, 18 Oct 2019 17:00:00 +0000")."""
-    return None if timestamp is None else formatdate(timestamp, usegmt=False).replace("-0000", "+0000")
+    return (
+        None if timestamp is None else formatdate(timestamp, usegmt=False).replace("-0000", "+0000")
+    )
 
 
 def _formatted(number: str) -> str:
@@ -147,6 +149,7 @@ class CallRegistry:
         """Calls to ``number`` that have not ended."""
         with self._lock:
             return [
-                c for c in self._calls.values()
+                c
+                for c in self._calls.values()
                 if c.to == number and not c.is_final and c.sid != excluding
             ]

@@ -34,8 +34,19 @@ def health() -> Any:
 
 def _transcript(call: Any) -> list[dict[str, Any]]:
     """What a person on the call would have heard and done (no request URLs)."""
-    shown = ("say", "play", "gather", "digits", "dial", "bridged", "hangup", "reject",
-             "person-hung-up", "error", "ended")
+    shown = (
+        "say",
+        "play",
+        "gather",
+        "digits",
+        "dial",
+        "bridged",
+        "hangup",
+        "reject",
+        "person-hung-up",
+        "error",
+        "ended",
+    )
     return [e for e in call.log if e["event"] in shown]
 
 

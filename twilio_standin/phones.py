@@ -44,8 +44,9 @@ class Script:
     # --- The people the tests and the simulator use ------------------------------------
 
     @classmethod
-    def answers(cls, *presses: str | None, talk_seconds: float = 60.0,
-                ring_seconds: float = 3.0) -> Script:
+    def answers(
+        cls, *presses: str | None, talk_seconds: float = 60.0, ring_seconds: float = 3.0
+    ) -> Script:
         """Picks up and presses ``presses`` at successive Gathers (a counselor: "1")."""
         return cls("human", ring_seconds, tuple(presses), talk_seconds)
 
@@ -101,8 +102,11 @@ class Script:
     def to_dict(self) -> dict[str, Any]:
         """JSON form (control API)."""
         return {
-            "answer": self.answer, "ring_seconds": self.ring_seconds, "keys": list(self.keys),
-            "talk_seconds": self.talk_seconds, "interactive": self.interactive,
+            "answer": self.answer,
+            "ring_seconds": self.ring_seconds,
+            "keys": list(self.keys),
+            "talk_seconds": self.talk_seconds,
+            "interactive": self.interactive,
         }
 
     @classmethod
@@ -136,8 +140,13 @@ class Person:
         """The try-it page's red button."""
         self._typed.put(HANG_UP)
 
-    def gather(self, real_timeout: float, wake: threading.Event, num_digits: int = 0,
-               finish_on_key: str = "#") -> str | None:
+    def gather(
+        self,
+        real_timeout: float,
+        wake: threading.Event,
+        num_digits: int = 0,
+        finish_on_key: str = "#",
+    ) -> str | None:
         """What the person does at a Gather: digits, None (silence) or HANG_UP.
 
         On the keypad, keys come one at a time: like Twilio, the Gather ends when
@@ -155,8 +164,9 @@ class Person:
             if key == HANG_UP:
                 return HANG_UP
             typed += key
-            if (num_digits and len(typed) >= num_digits) or (finish_on_key and
-                                                             finish_on_key in key):
+            if (num_digits and len(typed) >= num_digits) or (
+                finish_on_key and finish_on_key in key
+            ):
                 return typed
 
     def _next_key(self, real_timeout: float, wake: threading.Event) -> str | None:

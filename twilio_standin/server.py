@@ -79,8 +79,10 @@ class StandIn:
         self._server = make_server(self.host, self.port, self.app, threaded=True)
         self.port = self._server.server_port
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="twilio-standin", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="twilio-standin",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -138,7 +140,12 @@ class StandIn:
         return self.registry.all()
 
     def fail_next(
-        self, http_status: int, twilio_code: int, message: str, *, times: int = 1,
+        self,
+        http_status: int,
+        twilio_code: int,
+        message: str,
+        *,
+        times: int = 1,
         operation: str = "create",
     ) -> None:
         """Make the next ``times`` REST ``operation``s (create|fetch|update) fail like Twilio."""

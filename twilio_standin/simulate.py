@@ -103,8 +103,11 @@ def plan_caller(rng: random.Random) -> list[Script]:
     phone behaves at each callback attempt."""
     urgent = rng.random() < 0.3
     ivr: tuple[str | None, ...] = (
-        "2" if rng.random() < 0.3 else "1", rng.choice("12"), "1" if urgent else "2",
-        rng.choice("123456"), "1",
+        "2" if rng.random() < 0.3 else "1",
+        rng.choice("12"),
+        "1" if urgent else "2",
+        rng.choice("123456"),
+        "1",
     )
     if rng.random() < 0.05:
         ivr = ivr[:2] + (HANG_UP,)
@@ -128,8 +131,13 @@ def plan_caller(rng: random.Random) -> list[Script]:
 class Simulation:
     """Runs a Scenario against ``hotline_url`` (JSON API) and ``standin_url``."""
 
-    def __init__(self, hotline_url: str, standin_url: str, api_token: str,
-                 echo: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        hotline_url: str,
+        standin_url: str,
+        api_token: str,
+        echo: Callable[[str], None] = print,
+    ) -> None:
         self.hotline = hotline_url.rstrip("/")
         self.standin = standin_url.rstrip("/")
         self.session = requests.Session()
@@ -186,13 +194,19 @@ class Simulation:
         inbound: dict[str, str] = {}
         gap = scenario.arrival_seconds / max(1, scenario.callers)
         for _ in range(scenario.callers):
-            number = f"+1{rng.choice(['415', '212', '305', '713', '602'])}{rng.randint(2000000, 9999999)}"
+            area = rng.choice(["415", "212", "305", "713", "602"])
+            number = f"+1{area}{rng.randint(2000000, 9999999)}"
             while number in inbound.values():
                 number = f"+1415{rng.randint(2000000, 9999999)}"
             scripts = plan_caller(rng)
-            self._control("POST", "/phones", {
-                "number": number, "scripts": [s.to_dict() for s in scripts],
-            }).raise_for_status()
+            self._control(
+                "POST",
+                "/phones",
+                {
+                    "number": number,
+                    "scripts": [s.to_dict() for s in scripts],
+                },
+            ).raise_for_status()
             created = self._control("POST", "/calls", {"from": number})
             created.raise_for_status()
             inbound[created.json()["sid"]] = number
@@ -205,13 +219,24 @@ class Simulation:
         languages = ["en", "es"] if i % 2 == 0 else ["en"]
         insurance = [] if i % 3 else [rng.choice(["ppo", "hmo", "medicaid", "medicare"])]
         self.counselor_phones.add(phone)
-        self._control("POST", "/phones", {
-            "number": phone, "scripts": [s.to_dict() for s in plan_counselor(rng)],
-        }).raise_for_status()
-        created = self._api("POST", "/api/counselors", {
-            "name": f"Simulated counselor {i + 1}", "phone": phone,
-            "languages": languages, "insurance": insurance,
-        })
+        self._control(
+            "POST",
+            "/phones",
+            {
+                "number": phone,
+                "scripts": [s.to_dict() for s in plan_counselor(rng)],
+            },
+        ).raise_for_status()
+        created = self._api(
+            "POST",
+            "/api/counselors",
+            {
+                "name": f"Simulated counselor {i + 1}",
+                "phone": phone,
+                "languages": languages,
+                "insurance": insurance,
+            },
+        )
         if created.status_code != 201:
             raise RuntimeError(f"POST /api/counselors: {created.status_code} {created.text}")
         cid = created.json()["id"]
@@ -236,8 +261,9 @@ class Simulation:
                     break
         return found
 
-    def _wait(self, inbound: dict[str, str], first: int, timeout: float
-              ) -> dict[str, dict[str, Any]]:
+    def _wait(
+        self, inbound: dict[str, str], first: int, timeout: float
+    ) -> dict[str, dict[str, Any]]:
         deadline = time.monotonic() + timeout
         leads: dict[str, dict[str, Any]] = {}
         last_report = 0.0
@@ -251,8 +277,13 @@ class Simulation:
                 self.echo(f"... {len(leads)} leads, {len(settled)} settled")
             time.sleep(2)
 
-    def _summarise(self, inbound: dict[str, str], leads: dict[str, dict[str, Any]],
-                   anomalies_before: int, errors_before: int) -> Summary:
+    def _summarise(
+        self,
+        inbound: dict[str, str],
+        leads: dict[str, dict[str, Any]],
+        anomalies_before: int,
+        errors_before: int,
+    ) -> Summary:
         summary = Summary(callers=len(inbound), leads=len(leads))
         for sid in inbound:
             call = self._control("GET", f"/calls/{sid}").json()
@@ -274,8 +305,11 @@ class Simulation:
         for anomaly in seen["anomalies"][anomalies_before:]:
             sid = anomaly.split("(")[1].split(")")[0] if "(" in anomaly else ""
             leg = self._control("GET", f"/calls/{sid}").json() if sid else {}
-            who = ("counselor double-booked" if leg.get("to") in self.counselor_phones
-                   else "caller dialed twice at once")
+            who = (
+                "counselor double-booked"
+                if leg.get("to") in self.counselor_phones
+                else "caller dialed twice at once"
+            )
             summary.anomalies.append(f"{who}: {anomaly}")
         summary.anomalies += [
             f"webhook failed: {e['kind']} {e['url'].split('/twilio/')[-1]} -> {e['status']}"

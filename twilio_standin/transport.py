@@ -27,7 +27,9 @@ class WebhookResponse:
 class Transport(Protocol):
     """Sends one signed webhook request."""
 
-    def send(self, method: str, url: str, params: dict[str, str], signature: str) -> WebhookResponse:
+    def send(
+        self, method: str, url: str, params: dict[str, str], signature: str
+    ) -> WebhookResponse:
         """Send ``params`` to ``url`` with X-Twilio-Signature ``signature``."""
         ...
 
@@ -56,11 +58,13 @@ class HttpTransport:
             self._local.session = requests.Session()
         return self._local.session  # type: ignore[no-any-return]
 
-    def send(self, method: str, url: str, params: dict[str, str], signature: str) -> WebhookResponse:
+    def send(
+        self, method: str, url: str, params: dict[str, str], signature: str
+    ) -> WebhookResponse:
         """Send the request; the signature stays the one computed for the public URL."""
         target = url
         if self.connect_to and url.startswith(self.public_base):
-            target = self.connect_to + url[len(self.public_base):]
+            target = self.connect_to + url[len(self.public_base) :]
         headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
         if method == "GET":
             r = self._session().get(target, headers=headers, timeout=WEBHOOK_TIMEOUT)
@@ -75,7 +79,9 @@ class WsgiTransport:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def send(self, method: str, url: str, params: dict[str, str], signature: str) -> WebhookResponse:
+    def send(
+        self, method: str, url: str, params: dict[str, str], signature: str
+    ) -> WebhookResponse:
         """Run the request through the app."""
         parts = urlsplit(url)
         client = Client(self.app)
@@ -87,6 +93,7 @@ class WsgiTransport:
             headers={"X-Twilio-Signature": signature},
         )
         return WebhookResponse(
-            response.status_code, response.headers.get("Content-Type", ""),
+            response.status_code,
+            response.headers.get("Content-Type", ""),
             response.get_data(as_text=True),
         )

@@ -99,7 +99,9 @@ class Leg:
         p.update(extra)
         return p
 
-    def request(self, url: str, method: str, params: dict[str, str], kind: str) -> WebhookResponse | None:
+    def request(
+        self, url: str, method: str, params: dict[str, str], kind: str
+    ) -> WebhookResponse | None:
         """Send a signed webhook; None when it could not be delivered or failed (>= 400)."""
         transport = self.standin.transport
         if transport is None:
@@ -108,7 +110,9 @@ class Leg:
         full_url, signature = sign(self.standin.auth_token, method, url, params)
         entry: dict[str, Any] = {"event": "request", "kind": kind, "url": url, "method": method}
         try:
-            response = transport.send(method, full_url, params if method == "POST" else {}, signature)
+            response = transport.send(
+                method, full_url, params if method == "POST" else {}, signature
+            )
         except Exception as exc:  # noqa: BLE001 - Twilio sees a failed connection, not a crash
             entry["error"] = type(exc).__name__
             self.call.log.append(entry)
@@ -117,7 +121,9 @@ class Leg:
         entry["status"] = response.status
         self.call.log.append(entry)
         if response.status >= 400:
-            self.standin.record_webhook_error(self.call, kind, url, response.status, response.text[:200])
+            self.standin.record_webhook_error(
+                self.call, kind, url, response.status, response.text[:200]
+            )
             return None
         return response
 
@@ -201,14 +207,20 @@ class Leg:
         c.duration = int(round(c.end_time - c.start_time)) if c.start_time else 0
         c.status = status
         c.log.append({"event": "ended", "status": status})
-        self.status_event("completed", CallDuration=str(c.duration), Duration=str(
-            (c.duration + 59) // 60))
+        self.status_event(
+            "completed", CallDuration=str(c.duration), Duration=str((c.duration + 59) // 60)
+        )
         c.done.set()
 
     # --- TwiML -------------------------------------------------------------------------
 
-    def run_twiml(self, url: str | None, method: str = "POST", extra: dict[str, str] | None = None,
-                  twiml: str | None = None) -> None:
+    def run_twiml(
+        self,
+        url: str | None,
+        method: str = "POST",
+        extra: dict[str, str] | None = None,
+        twiml: str | None = None,
+    ) -> None:
         """Fetch and run documents until one ends (Twilio then hangs up) or the call ends."""
         documents = 0
         while True:
@@ -302,10 +314,14 @@ class Leg:
         """<Say>: recorded with its language and voice; takes time to speak."""
         text = " ".join((verb.text or "").split())
         loops = max(1, int(verb.get("loop", "1") or 1))
-        self.call.log.append({
-            "event": "say", "text": text,
-            "language": verb.get("language", "en-US"), "voice": verb.get("voice", "man"),
-        })
+        self.call.log.append(
+            {
+                "event": "say",
+                "text": text,
+                "language": verb.get("language", "en-US"),
+                "voice": verb.get("voice", "man"),
+            }
+        )
         self.wait(loops * len(text.split()) / SAY_WORDS_PER_SECOND)
 
     def gather(
@@ -331,8 +347,10 @@ class Leg:
         self.call.log.append({"event": "gather", "timeout": timeout, "numDigits": num_digits})
         # A person at the keypad also has to read the prompt: give them some slack.
         pressed = self.person.gather(
-            self.clock.real(timeout) + 10 * self.person.script.interactive, self.call.wake,
-            num_digits, finish_on_key,
+            self.clock.real(timeout) + 10 * self.person.script.interactive,
+            self.call.wake,
+            num_digits,
+            finish_on_key,
         )
         self.check()
         if pressed == HANG_UP:
@@ -386,7 +404,8 @@ class Leg:
             url=urljoin(doc_url, attrs["url"]) if attrs.get("url") else None,
             method=attrs.get("method", "POST").upper(),
             status_callback=urljoin(doc_url, attrs["statusCallback"])
-            if attrs.get("statusCallback") else None,
+            if attrs.get("statusCallback")
+            else None,
             status_callback_method=attrs.get("statusCallbackMethod", "POST").upper(),
             status_callback_events=events,
             timeout=int(timeout),
@@ -435,8 +454,12 @@ class Leg:
             # has no call to run on.
             target_url = urljoin(doc_url, action)
             if parent_ended is not None:
-                self.request(target_url, method,
-                             self.params(**result, CallStatus=parent_ended.status), "dial-action")
+                self.request(
+                    target_url,
+                    method,
+                    self.params(**result, CallStatus=parent_ended.status),
+                    "dial-action",
+                )
                 raise parent_ended
             return target_url, method, result
         if parent_ended is not None:
@@ -483,9 +506,14 @@ class Leg:
             self.clock.sleep(seconds, c.done)
             c.answered_by = answered_by
             if c.async_amd_callback and not c.is_final:
-                self.request(c.async_amd_callback, c.async_amd_callback_method, self.params(
-                    AnsweredBy=answered_by, MachineDetectionDuration=str(int(seconds * 1000))
-                ), "amd")
+                self.request(
+                    c.async_amd_callback,
+                    c.async_amd_callback_method,
+                    self.params(
+                        AnsweredBy=answered_by, MachineDetectionDuration=str(int(seconds * 1000))
+                    ),
+                    "amd",
+                )
 
         threading.Thread(target=report, daemon=True).start()
 
