@@ -464,3 +464,23 @@ def test_a_phone_already_on_a_call_is_busy(standin, web, rest):
     wait_until(lambda: standin.registry.get(first).status == "in-progress")
     second = done(standin, rest.calls.create(to=CALLER, from_=HOTLINE, url=web.url("/answer")).sid)
     assert second.status == "busy"
+
+
+def test_a_failed_dialed_leg_reports_its_error_code(standin, web, rest):
+    web.on("/answer", dial_doc(web, CALLER, status_callback=web.url("/child-status")))
+    web.on("/dial-result", VoiceResponse())
+    standin.phone(CALLER, Script.fails(error_code="13224"))
+    done(standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE, url=web.url("/answer")).sid)
+    [result] = web.to("/dial-result")
+    assert result["DialCallStatus"] == "failed" and result["ErrorCode"] == "13224"
+    assert web.to("/child-status")[0]["ErrorCode"] == "13224"
+
+
+def test_a_refused_connection_is_retried_once(standin, rest):
+    standin.connect("http://127.0.0.1:9")  # nothing listens there
+    call = done(
+        standin, rest.calls.create(to=COUNSELOR, from_=HOTLINE, url="http://127.0.0.1:9/a").sid
+    )
+    [request] = [e for e in call.log if e["event"] == "request"]
+    assert request["retried"] is True and request["error"] == "ConnectionError"
+    assert call.said() == ["An application error has occurred. Goodbye."]

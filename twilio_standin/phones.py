@@ -36,6 +36,8 @@ class Script:
     talk_seconds: float = 60.0
     #: Keys come from :meth:`Person.press` (the try-it page), not from ``keys``.
     interactive: bool = False
+    #: Twilio's error code when the call fails (ErrorCode in callbacks, e.g. 13224).
+    error_code: str = ""
 
     def __post_init__(self) -> None:
         if self.answer not in OUTCOMES:
@@ -71,9 +73,9 @@ class Script:
         return cls("busy")
 
     @classmethod
-    def fails(cls) -> Script:
-        """The call cannot be connected (carrier failure)."""
-        return cls("failed")
+    def fails(cls, error_code: str = "") -> Script:
+        """The call cannot be connected (carrier failure; ``error_code`` says why)."""
+        return cls("failed", error_code=error_code)
 
     @classmethod
     def voicemail(cls, ring_seconds: float = 3.0) -> Script:
@@ -107,6 +109,7 @@ class Script:
             "keys": list(self.keys),
             "talk_seconds": self.talk_seconds,
             "interactive": self.interactive,
+            "error_code": self.error_code,
         }
 
     @classmethod
@@ -121,6 +124,7 @@ class Script:
             keys=tuple(keys),
             talk_seconds=float(data.get("talk_seconds", 60.0)),
             interactive=bool(data.get("interactive", False)),
+            error_code=str(data.get("error_code") or ""),
         )
 
 

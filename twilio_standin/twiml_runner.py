@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 from xml.etree import ElementTree
 
+import requests
+
 from twilio_standin.calls import API_VERSION, Call, new_sid, rfc2822
 from twilio_standin.phones import ANSWERS, HANG_UP, Person, Script
 from twilio_standin.transport import WebhookResponse, sign
@@ -109,10 +111,14 @@ class Leg:
         method = "GET" if method.upper() == "GET" else "POST"
         full_url, signature = sign(self.standin.auth_token, method, url, params)
         entry: dict[str, Any] = {"event": "request", "kind": kind, "url": url, "method": method}
+        body = params if method == "POST" else {}
         try:
-            response = transport.send(
-                method, full_url, params if method == "POST" else {}, signature
-            )
+            try:
+                response = transport.send(method, full_url, body, signature)
+            except requests.ConnectionError:
+                # Twilio retries a request once when the connection itself fails.
+                entry["retried"] = True
+                response = transport.send(method, full_url, body, signature)
         except Exception as exc:  # noqa: BLE001 - Twilio sees a failed connection, not a crash
             entry["error"] = type(exc).__name__
             self.call.log.append(entry)
@@ -207,8 +213,14 @@ class Leg:
         c.duration = int(round(c.end_time - c.start_time)) if c.start_time else 0
         c.status = status
         c.log.append({"event": "ended", "status": status})
+        extra = {}
+        if status == "failed" and self.person.script.error_code:
+            extra["ErrorCode"] = self.person.script.error_code
         self.status_event(
-            "completed", CallDuration=str(c.duration), Duration=str((c.duration + 59) // 60)
+            "completed",
+            CallDuration=str(c.duration),
+            Duration=str((c.duration + 59) // 60),
+            **extra,
         )
         c.done.set()
 
@@ -449,6 +461,9 @@ class Leg:
         }
         if child.start_time is not None:
             result["DialCallDuration"] = str(child.duration or 0)
+        if child.status == "failed" and leg.person.script.error_code:
+            # Why the dialed leg failed, as Twilio reports it (for example 13224).
+            result["ErrorCode"] = leg.person.script.error_code
         if action:
             # Twilio requests the action even when the caller hung up; TwiML it returns then
             # has no call to run on.
