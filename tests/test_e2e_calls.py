@@ -370,3 +370,23 @@ def test_a_permanent_error_on_the_caller_leg_marks_the_lead_failed(line: Line):
     line.settle()
     assert len(line.legs_to("+14155550124")) == 1, "a permanent error is not retried"
     wait_until(lambda: line.counselor_state(counselor_id)["status"] == "available", 15)
+
+
+def test_a_retry_outside_the_callers_hours_waits_for_them(start_line: Callable[..., Line]):
+    # A window that is closed now in the caller's zone (415: Los Angeles).
+    from datetime import datetime, timedelta  # noqa: PLC0415
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    now = datetime.now(ZoneInfo("America/Los_Angeles"))
+    opens, closes = now + timedelta(hours=3), now + timedelta(hours=4)
+    line = start_line(CALLING_HOURS=f"{opens:%H:%M}-{closes:%H:%M}")
+    line.counselor("Kim", "+12125550112", Script.answers("1"))
+    call = line.calls_in("+14155550125", IVR_EN, Script.busy(), Script.answers())
+    # The first callback goes out (they called a moment ago); the retry waits for the window.
+    lead = line.wait_status(line.lead_of(call), "retry_wait", "deferred")
+    [scheduled] = [e for e in lead["events"] if e["event"] == "retry_scheduled"]
+    window = opens.replace(second=0, microsecond=0).timestamp()
+    assert window <= scheduled["due"] < window + 3600, "due when the caller's window opens"
+    line.settle()
+    assert len(line.legs_to("+14155550125")) == 1, "no retry outside calling hours"
+    assert [a.get("outcome") for a in lead["attempts"]] == ["busy"]
