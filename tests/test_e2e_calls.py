@@ -390,3 +390,57 @@ def test_a_retry_outside_the_callers_hours_waits_for_them(start_line: Callable[.
     line.settle()
     assert len(line.legs_to("+14155550125")) == 1, "no retry outside calling hours"
     assert [a.get("outcome") for a in lead["attempts"]] == ["busy"]
+
+
+# --- The try-it page, through the served app ------------------------------------------------
+
+
+def test_try_it_page_call_ends_in_a_callback_shown_on_the_page(line: Line):
+    import re  # noqa: PLC0415
+
+    from hotline.users import create_user  # noqa: PLC0415
+
+    create_user(line.r, "demo-sup", "correct horse battery", "supervisor")
+    browser = requests.Session()
+    login_page = browser.get(line.base + "/login", timeout=10).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login_page).group(1)  # type: ignore[union-attr]
+    signed_in = browser.post(
+        line.base + "/login",
+        data={"username": "demo-sup", "password": "correct horse battery", "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert signed_in.status_code == 302
+    page = browser.get(line.base + "/try-it", timeout=10).text
+    headers = {"X-CSRFToken": re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)}  # type: ignore[union-attr]
+    line.counselor("Lou", "+12125550113", Script.answers("1", talk_seconds=200))
+    started = browser.post(
+        line.base + "/try-it/calls", json={"from": "+14155550126"}, headers=headers, timeout=10
+    )
+    assert started.status_code == 201, started.text
+    sid = started.json()["sid"]
+
+    def state() -> dict[str, Any]:
+        return browser.get(f"{line.base}/try-it/calls/{sid}", timeout=10).json()  # type: ignore[no-any-return]
+
+    for step, key in enumerate(IVR_EN):
+        wait_until(
+            lambda step=step: (
+                state()["waiting_for_keys"]
+                and sum(1 for x in state()["transcript"] if x["kind"] == "gather") > step
+            ),
+            15,
+        )
+        pressed = browser.post(
+            f"{line.base}/try-it/calls/{sid}/digits",
+            json={"digits": key},
+            headers=headers,
+            timeout=10,
+        )
+        assert pressed.status_code == 204
+    shown = wait_until(lambda: (lambda s: s if s["callbacks"] else None)(state()), 30)
+    callback = shown["callbacks"][0]
+    wait_until(
+        lambda: any(x["kind"] == "bridged" for x in state()["callbacks"][0]["transcript"]), 30
+    )
+    assert callback["status"] in ("ringing", "in-progress", "completed", "queued")
