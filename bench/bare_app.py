@@ -7,9 +7,11 @@ served by gunicorn with exactly the configuration of ``hotline web``.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 #: Kept equal to hotline.cli.web's gunicorn settings, so the ratio measures our code only.
@@ -37,9 +39,20 @@ def _gather() -> str:
 
 
 def create_bare_app() -> Flask:
-    """A Flask app whose every POST answers the same Gather."""
+    """A Flask app whose every POST answers the same Gather; under /signed/ only after
+    checking X-Twilio-Signature (the second baseline: what the check alone costs)."""
     app = Flask(__name__)
     body = _gather()
+    validator = RequestValidator(os.environ.get("TWILIO_AUTH_TOKEN", ""))
+    public = os.environ.get("PUBLIC_BASE_URL", "")
+
+    @app.post("/signed/<path:path>")
+    def signed_gather(path: str) -> Response:
+        """The fixed TwiML, for a request signed for PUBLIC_BASE_URL + its path."""
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not validator.validate(public + request.path, request.form, signature):
+            return Response("Forbidden\n", 403, mimetype="text/plain")
+        return Response(body, mimetype="text/xml")
 
     @app.post("/", defaults={"path": ""})
     @app.post("/<path:path>")

@@ -96,6 +96,11 @@ def partitions(first_call: int, requests: int) -> tuple[list[list[Request]], int
     return parts, n
 
 
+def signed_parts(parts: list[list[Request]]) -> list[list[Request]]:
+    """The same requests to the bare app's signature-checking route (signed for it)."""
+    return [[("/signed" + path, params) for path, params in part] for part in parts]
+
+
 def noop_partitions() -> list[list[Request]]:
     """Hotline's cheapest signed webhook: an inbound call's "ringing" status callback, which
     goes through the signature check and every request hook but touches no Redis. Its pace
@@ -177,6 +182,7 @@ def run(quick: bool = False) -> Result:
                         ("bare", bare_base, parts),
                         ("ivr", ivr_base, parts),
                         ("signed no-op", ivr_base, noop),
+                        ("bare + signature check", bare_base, signed_parts(parts)),
                     ):
                         runs.setdefault((name, connections), []).append(
                             load(base, load_parts, connections, seconds, workdir, wrk)
@@ -205,7 +211,10 @@ def run(quick: bool = False) -> Result:
     result.notes.append(
         '"signed no-op" is hotline web answering an inbound call\'s "ringing" status '
         "callback: signature check, every request hook (sessions, CSRF, rate limiter), empty "
-        "TwiML, no Redis. Its ratio to bare is the ceiling for any Hotline webhook here."
+        "TwiML, no Redis. Its ratio to bare is the ceiling for any Hotline webhook here. "
+        '"bare + signature check" is the bare app validating X-Twilio-Signature with '
+        "twilio's RequestValidator before its fixed <Gather>: a second baseline that does the "
+        "one piece of work no webhook may skip."
     )
     result.notes.append(
         "Both servers: gunicorn gthread, WEB_CONCURRENCY workers x 8 threads, access log on "
@@ -260,6 +269,20 @@ def run(quick: bool = False) -> Result:
             round(noop_rps / bare_rps if bare_rps else 0.0, 3),
             "x",
         )
+        signed_rps = median([x.rps for x in runs[("bare + signature check", connections)]])
+        result.add(
+            f"IVR / signature-checking bare throughput, {connections} connections",
+            round(ivr_rps / signed_rps if signed_rps else 0.0, 3),
+            "x",
+        )
+        result.add(
+            f"bare p99 latency, {connections} connections",
+            round(median([x.p99_ms for x in bare_runs]), 2),
+            "ms",
+        )
+        bad = sum(x.errors for x in runs[("bare + signature check", connections)])
+        if bad:
+            raise RuntimeError(f"the signature-checking bare endpoint refused {bad} requests")
         errors = sum(x.errors for x in ivr_runs)
         result.add(
             f"IVR errors (non-2xx, socket), {connections} connections",
