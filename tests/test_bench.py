@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,61 @@ def test_quick_command_writes_a_report(tmp_path: Path) -> None:
     assert "## Machine" in text and "Memory per waiting callback" in text
     assert code in (0, 1)  # 1 only if a bar is missed: the report says which
     assert ("SHORT" in text) == (code == 1)
+
+
+class FlakyTransport:
+    """A transport whose first ``failures`` sends fail to connect, like a reused keep-alive
+    connection the server has just closed."""
+
+    def __init__(self, failures: int):
+        self.failures = failures
+        self.sent = 0
+
+    def send(self, method: str, url: str, params: dict[str, str], signature: str) -> Any:
+        import requests
+
+        from twilio_standin.transport import WebhookResponse
+
+        self.sent += 1
+        if self.sent <= self.failures:
+            raise requests.ConnectionError("Remote end closed connection without response")
+        return WebhookResponse(200, "text/xml", "<Response/>")
+
+
+def test_busy_hour_transport_retries_a_failed_connection_once_like_twilio() -> None:
+    """One connection failure is retried (Twilio's rc=1) and counted; two are an error."""
+    import requests
+
+    from bench.standin_timed import TimedTransport
+
+    once = TimedTransport(FlakyTransport(failures=1))
+    assert once.send("POST", "http://h/twilio/voice", {}, "sig").status == 200
+    assert [t[:2] for t in once.timings] == [("/twilio/voice", 200)]
+    assert [path for path, _ in once.retried] == ["/twilio/voice"]
+
+    twice = TimedTransport(FlakyTransport(failures=2))
+    with pytest.raises(requests.ConnectionError):
+        twice.send("POST", "http://h/twilio/status", {}, "sig")
+    assert twice.timings[0][1] == 0 and "ConnectionError" in twice.timings[0][3]
+
+
+def test_dispatch_arrivals_time_stamp_call_creation_and_pass_the_body_on() -> None:
+    """The dispatch timer sees each Calls.json POST by its To number; the app gets the body."""
+    from werkzeug.test import Client
+
+    from bench.dispatch import Arrivals
+
+    received: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        received.append(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+        start_response("201 CREATED", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    arrivals = Arrivals(app)
+    Client(arrivals).post(
+        "/2010-04-01/Accounts/AC1/Calls.json", data={"To": "+16282010001", "From": "+1800"}
+    )
+    assert arrivals.wait_for("+16282010001", timeout=1) is not None
+    assert b"To=%2B16282010001" in received[0]
+    assert arrivals.wait_for("+16282010002", timeout=0.01) is None
