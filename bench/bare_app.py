@@ -38,13 +38,13 @@ def _gather() -> str:
     return str(response)
 
 
-def create_bare_app() -> Flask:
+def create_bare_app(auth_token: str | None = None, public_base_url: str | None = None) -> Flask:
     """A Flask app whose every POST answers the same Gather; under /signed/ only after
     checking X-Twilio-Signature (the second baseline: what the check alone costs)."""
     app = Flask(__name__)
     body = _gather()
-    validator = RequestValidator(os.environ.get("TWILIO_AUTH_TOKEN", ""))
-    public = os.environ.get("PUBLIC_BASE_URL", "")
+    validator = RequestValidator(auth_token or os.environ.get("TWILIO_AUTH_TOKEN", ""))
+    public = public_base_url or os.environ.get("PUBLIC_BASE_URL", "")
 
     @app.post("/signed/<path:path>")
     def signed_gather(path: str) -> Response:

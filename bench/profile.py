@@ -23,7 +23,9 @@ from typing import Any
 import redis
 
 from bench.common import (
+    AUTH_TOKEN,
     OUT_DIR,
+    PUBLIC_BASE_URL,
     free_port,
     hotline_env,
     hotline_process,
@@ -97,7 +99,7 @@ def in_process(calls: int = 300) -> str:
     with private_redis("profile-inproc") as server:
         settings = settings_for(hotline_env(server.url))
         hotline = _wsgi_caller(create_app(settings).wsgi_app)
-        bare = _wsgi_caller(create_bare_app().wsgi_app)
+        bare = _wsgi_caller(create_bare_app(AUTH_TOKEN, PUBLIC_BASE_URL).wsgi_app)
         for n in range(1, 30):  # warm-up
             for request in walk(n):
                 hotline(*request)
@@ -113,6 +115,8 @@ def in_process(calls: int = 300) -> str:
             ("/twilio/status", {**inbound_params(n), "CallStatus": "ringing"}) for n in range(calls)
         ]
         bare_us = timed(lambda: [bare(*q) for q in requests], len(requests))
+        signed = [("/signed" + path, params) for path, params in requests]
+        signed_us = timed(lambda: [bare(*q) for q in signed], len(signed))
         status_us = timed(lambda: [hotline(*q) for q in status], len(status))
         sends = [0]
         real_sendall = socket.socket.sendall
@@ -130,6 +134,7 @@ def in_process(calls: int = 300) -> str:
         lines += [
             f"in-process, one thread, mean per request over {len(requests)} requests:",
             f"  bare Flask <Gather>:                          {bare_us:7.0f} us",
+            f"  bare + signature check:                        {signed_us:7.0f} us",
             f"  Hotline /twilio/status (signature, no domain): {status_us:7.0f} us",
             f"  Hotline IVR steps (whole walks, mean):         {ivr_us:7.0f} us",
             f"  Redis round trips per IVR request (sendall):   {sends[0] / len(requests):7.1f}",
