@@ -192,6 +192,19 @@ def run(quick: bool = False) -> Result:
             value = percentile(waits, pct) * speed / 60
             result.add(f"time to callback p{pct}", round(value, 1), "compressed min")
         result.add("time to callback max", round(max(waits) * speed / 60, 1), "compressed min")
+        minutes_waited = [w * speed / 60 for w in waits]
+        edges = [0, 1, 2, 5, 10, 15, 30, 60]
+        buckets = [
+            f"{lo}-{hi} min: {sum(1 for m in minutes_waited if lo <= m < hi)}"
+            for lo, hi in zip(edges, edges[1:], strict=False)
+        ]
+        over = sum(1 for m in minutes_waited if m >= edges[-1])
+        result.notes.append(
+            "Time to callback distribution (compressed minutes): "
+            + ", ".join(buckets)
+            + (f", {edges[-1]}+ min: {over}" if over else "")
+            + "."
+        )
     else:
         result.notes.append("No callback was connected during the run: no time to callback.")
     result.add("still waiting at the end", still_waiting, "")
