@@ -281,8 +281,11 @@ def run(quick: bool = False) -> Result:
             "ms",
         )
         bad = sum(x.errors for x in runs[("bare + signature check", connections)])
-        if bad:
-            raise RuntimeError(f"the signature-checking bare endpoint refused {bad} requests")
+        if bad:  # a refused signature would make that baseline meaningless: say so
+            result.notes.append(
+                f"Warning: the signature-checking bare endpoint failed {bad} requests at "
+                f"{connections} connections."
+            )
         errors = sum(x.errors for x in ivr_runs)
         result.add(
             f"IVR errors (non-2xx, socket), {connections} connections",
