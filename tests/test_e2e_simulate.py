@@ -80,3 +80,35 @@ def test_simulate_refuses_without_a_reachable_standin(start_line: Callable[..., 
     )
     assert result.exit_code == 1
     assert "Error" in result.output
+
+
+def test_simulate_exits_non_zero_when_leads_are_lost(start_line: Callable[..., Line]):  # noqa: F811
+    line = start_line(worker_count=1, speed=200.0)
+    # A stand-in signing with the wrong token: Hotline refuses every webhook (403), so no
+    # call becomes a lead. The simulation must say so and fail.
+    line.standin.auth_token = "not-the-hotline-token"
+    result = CliRunner().invoke(
+        main,
+        [
+            "simulate",
+            "--callers",
+            "3",
+            "--counselors",
+            "1",
+            "--url",
+            line.base,
+            "--standin",
+            line.standin.url,
+            "--api-token",
+            API_TOKEN,
+            "--arrival-seconds",
+            "0",
+            "--timeout",
+            "3",
+        ],
+    )
+    output = result.output
+    assert result.exit_code == 1, output
+    assert number(output, "leads created") == 0
+    assert output.count("lead lost") == 3
+    assert "webhook failed: twiml" in output and "-> 403" in output
