@@ -19,10 +19,19 @@ class RedactPhoneNumbers(logging.Filter):
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Masks numbers in the whole formatted line, tracebacks included (an exception's
+    message, such as a REST error about a number, is formatted after the filters run)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as text, with anything shaped like a phone number masked."""
+        return redact(super().format(record))
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Log to stderr with numbers redacted, for every logger."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactPhoneNumbers())
     root = logging.getLogger()
     root.handlers[:] = [handler]

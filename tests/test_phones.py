@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from hotline.logs import RedactPhoneNumbers
+from hotline.logs import RedactingFormatter, RedactPhoneNumbers
 from routing.phones import (
     InvalidNumber,
     caller_id_number,
@@ -21,7 +21,11 @@ from routing.phones import (
 
 @pytest.mark.parametrize(
     ("raw", "e164"),
-    [("2125550123", "+12125550123"), ("(415) 555-0134", "+14155550134"), ("+1 305 555 0188", "+13055550188")],
+    [
+        ("2125550123", "+12125550123"),
+        ("(415) 555-0134", "+14155550134"),
+        ("+1 305 555 0188", "+13055550188"),
+    ],
 )
 def test_parse_valid(raw: str, e164: str) -> None:
     assert parse_number(raw) == e164
@@ -69,3 +73,17 @@ def test_log_filter_masks_numbers(caplog: pytest.LogCaptureFixture) -> None:
         logger.info("calling %s now", "+12125550123")
     assert "2125550123" not in caplog.text
     assert "***23" in caplog.text
+
+
+def test_formatter_masks_numbers_in_tracebacks() -> None:
+    try:
+        raise ValueError("Unable to create record: The 'To' number +12125550123 is not valid")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "rq", logging.ERROR, __file__, 1, "job failed", None, sys.exc_info()
+        )
+    text = RedactingFormatter("%(message)s").format(record)
+    assert "Traceback" in text and "is not valid" in text
+    assert "2125550123" not in text
