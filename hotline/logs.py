@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from routing.phones import redact
 
@@ -20,12 +21,17 @@ class RedactPhoneNumbers(logging.Filter):
 
 
 class RedactingFormatter(logging.Formatter):
-    """Masks numbers in the whole formatted line, tracebacks included (an exception's
-    message, such as a REST error about a number, is formatted after the filters run)."""
+    """Masks numbers in the message and in tracebacks (an exception's message, such as a
+    REST error about a number, is formatted after the filters run); the time is left alone."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as text, with anything shaped like a phone number masked."""
-        return redact(super().format(record))
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        """The line, with the record's message masked."""
+        record.message = redact(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        """The traceback, masked."""
+        return redact(super().formatException(ei))
 
 
 def configure_logging(level: str = "INFO") -> None:

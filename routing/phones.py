@@ -12,7 +12,11 @@ import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
 DEFAULT_REGION = "US"
-_DIGITS = re.compile(r"\+?\d[\d\-\s().]{6,}\d")
+#: What a number looks like in free text: E.164, a NANP number with separators, or a bare
+#: run of 10-15 digits; never part of a longer word, address or decimal (times, IPs, SIDs).
+_DIGITS = re.compile(
+    r"(?<![\w.])(?:\+\d{10,15}|\(?\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}|\d{10,15})(?![\w.])"
+)
 
 
 class InvalidNumber(ValueError):

@@ -84,6 +84,27 @@ def test_formatter_masks_numbers_in_tracebacks() -> None:
         record = logging.LogRecord(
             "rq", logging.ERROR, __file__, 1, "job failed", None, sys.exc_info()
         )
-    text = RedactingFormatter("%(message)s").format(record)
+    text = RedactingFormatter("%(asctime)s %(message)s").format(record)
     assert "Traceback" in text and "is not valid" in text
     assert "2125550123" not in text
+    assert text[:4].isdigit()  # the time is not mistaken for a number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-30 10:57:11 GET /x",
+        "host 127.0.0.1 port 36171",
+        "/2010-04-01/Accounts/AC00000000000000000000000000000001/Calls.json",
+        "took 1764500000.123 seconds",
+    ],
+)
+def test_redact_leaves_times_addresses_and_ids_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "number", ["+12125550123", "2125550123", "(212) 555-0123", "212-555-0123", "212.555.0123"]
+)
+def test_redact_masks_every_way_of_writing_a_number(number: str) -> None:
+    assert "0123" not in redact(f"caller {number} waiting")
