@@ -74,23 +74,28 @@ def waiting_count(r: Redis) -> int:
 def estimate_wait_seconds(r: Redis, place: int) -> int:
     """An honest estimate of the wait for the caller at ``place`` in line.
 
-    Places ahead times the average handle time of recent bridged calls (talk plus
-    wrap-up), shared among the counselors working now; one handle time per place while
-    nobody is working, since we cannot promise more.
+    Callers a free counselor can take now wait about a minute (the dialing itself); the
+    rest wait for the places ahead of them beyond the free counselors, times the average
+    handle time of recent bridged calls (talk plus wrap-up), shared among the counselors
+    working now; one handle time per place while nobody is working, since we cannot
+    promise more.
     """
     recent = [int(x) for x in r.lrange(keys.HANDLE_TIMES, 0, -1)]
     handle = sum(recent) / len(recent) if recent else DEFAULT_HANDLE_SECONDS
-    working = _counselors_working(r)
-    return max(60, int(place * handle / max(1, working)))
+    working, free = _counselors_working(r)
+    ahead = max(0, place - free)
+    return max(60, int(ahead * handle / max(1, working)))
 
 
-def _counselors_working(r: Redis) -> int:
-    """Counselors not offline (free, being dialed, on a call or in wrap-up)."""
+def _counselors_working(r: Redis) -> tuple[int, int]:
+    """Counselors not offline (free, being dialed, on a call or in wrap-up), and of those
+    the ones free to take a callback now."""
     ids = list(r.smembers(keys.COUNSELORS))  # type: ignore[arg-type]
     pipe = r.pipeline(transaction=False)
     for cid in ids:
         pipe.hget(keys.COUNSELOR.format(cid), "status")
-    return sum(1 for status in pipe.execute() if status and status != "offline")
+    statuses = [status for status in pipe.execute() if status and status != "offline"]
+    return len(statuses), statuses.count("available")
 
 
 def waiting_leads(r: Redis, limit: int = 200, offset: int = 0) -> list[Lead]:

@@ -160,5 +160,6 @@ def test_wait_estimate_uses_counselors_working_and_handle_times(r: redis.Redis) 
         c = cs.create_counselor(r, f"C{i}", "+13125550199", ["en"])
         cs.make_available(r, c)
     r.lpush(keys.HANDLE_TIMES, 300, 300)
-    assert estimate_wait_seconds(r, 6) == 6 * 300 // 3
+    assert estimate_wait_seconds(r, 3) == 60  # three free counselors: about a minute
+    assert estimate_wait_seconds(r, 6) == (6 - 3) * 300 // 3  # three ahead beyond the free
     assert estimate_wait_seconds(r, 0) == 60
