@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.common import OUT_DIR, ROOT, Result, machine_description, timed
-from bench.report import render
+from bench.report import now_utc, render
 
 #: Measurement modules, in the order they run and appear (bench/<name>.py, each ``run``).
 MEASUREMENTS = ("webhook", "routing_scale", "dispatch", "memory", "busy_hour", "durability")
@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="report path (default bench/RESULTS.md, or bench/out/RESULTS-quick.md with --quick)",
     )
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="rewrite the report from bench/out/results.json (the last run) "
+        "with the current bench/analysis.md, measuring nothing",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(MEASUREMENTS)
     unknown = [n for n in names if n not in MEASUREMENTS]
@@ -66,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (
         OUT_DIR / "RESULTS-quick.md" if args.quick else ROOT / "bench" / "RESULTS.md"
     )
+    if args.rerender:
+        return rerender(args.output or ROOT / "bench" / "RESULTS.md")
     command = ".venv/bin/python -m bench" + (
         " " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else ""
     )
@@ -79,9 +87,42 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(text)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "results.json").write_text(
-        json.dumps([r.to_dict() for r in results], indent=2, default=str)
+        json.dumps(
+            {
+                "machine": machine,
+                "command": command,
+                "seconds": time.monotonic() - started,
+                "when": now_utc(),
+                "results": [r.to_dict() for r in results],
+            },
+            indent=2,
+            default=str,
+        )
     )
     print(f"[bench] wrote {output}")
+    return 1 if any(r.error or r.short for r in results) else 0
+
+
+def rerender(output: Path) -> int:
+    """Rewrite the report of the last run (bench/out/results.json) with today's analysis."""
+    from bench.common import Figure  # noqa: PLC0415
+
+    data = json.loads((OUT_DIR / "results.json").read_text())
+    results = []
+    for raw in data["results"]:
+        figures = [Figure(**f) for f in raw.pop("figures")]
+        results.append(Result(**raw, figures=figures))
+    analysis = ANALYSIS.read_text() if ANALYSIS.exists() else ""
+    text = render(
+        results,
+        data["machine"],
+        data["command"],
+        data["seconds"],
+        analysis_text(analysis),
+        when=data.get("when"),
+    )
+    output.write_text(text)
+    print(f"[bench] rewrote {output} from {OUT_DIR / 'results.json'}")
     return 1 if any(r.error or r.short for r in results) else 0
 
 

@@ -15,6 +15,11 @@ def _value(figure: Figure) -> str:
     return f"{text} {figure.unit}".strip()
 
 
+def now_utc() -> str:
+    """The time as the report prints it."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def render_result(result: Result) -> str:
     """One measurement as Markdown."""
     lines = [f"## {result.title}", ""]
@@ -43,9 +48,10 @@ def render(
     command: str,
     total_seconds: float,
     appendix: str = "",
+    when: str | None = None,
 ) -> str:
-    """The whole RESULTS.md."""
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """The whole RESULTS.md (``when``: the run's end, default now)."""
+    when = when or now_utc()
     lines = [
         "# Hotline benchmark results",
         "",

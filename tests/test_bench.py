@@ -176,3 +176,25 @@ def test_dispatch_arrivals_time_stamp_call_creation_and_pass_the_body_on() -> No
     assert arrivals.wait_for("+16282010001", timeout=1) is not None
     assert b"To=%2B16282010001" in received[0]
     assert arrivals.wait_for("+16282010002", timeout=0.01) is None
+
+
+def test_rerender_rewrites_the_report_of_the_last_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--rerender`` rebuilds RESULTS.md from the last run's results.json, measuring nothing."""
+    import json
+
+    run = {
+        "machine": {"cores (nproc)": "2"},
+        "command": ".venv/bin/python -m bench",
+        "seconds": 480.0,
+        "when": "2026-01-02 03:04 UTC",
+        "results": [Result("a", "Alpha", [Figure("speed", 0.5, "x", ">= 0.7", False)]).to_dict()],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(run))
+    monkeypatch.setattr(bench_main, "OUT_DIR", tmp_path)
+    out = tmp_path / "RESULTS.md"
+    assert bench_main.main(["--rerender", "--output", str(out)]) == 1
+    text = out.read_text()
+    assert "on 2026-01-02 03:04 UTC in 8.0 minutes" in text
+    assert "| Alpha | speed | 0.5 x | >= 0.7 | SHORT |" in text
