@@ -148,3 +148,39 @@ def test_fixture_points_settings_at_the_standin(standin: Any, settings: Any):
 def test_services_client_places_calls_on_the_standin(standin: Any, services: Any):
     call = services.twilio.calls.create(to=CALLER, from_=HOTLINE, url=URL)
     assert [c.sid for c in standin.calls] == [call.sid]
+
+
+def test_webhook_connection_failure_is_retried_once_like_twilio() -> None:
+    """A webhook whose connection is dropped without an answer is sent again once."""
+    import socket
+    import threading
+
+    from twilio_standin.transport import HttpTransport
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        first, _ = server.accept()
+        seen.append(first.recv(65536))
+        first.close()  # closed without a response: RemoteDisconnected at the client
+        second, _ = server.accept()
+        seen.append(second.recv(65536))
+        body = b"<Response/>"
+        second.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        second.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    transport = HttpTransport(f"http://127.0.0.1:{port}")
+    answer = transport.send("POST", f"http://127.0.0.1:{port}/twilio/status", {"A": "1"}, "sig")
+    thread.join(5)
+    server.close()
+    assert (answer.status, answer.text) == (200, "<Response/>")
+    assert len(seen) == 2 and all(b"X-Twilio-Signature: sig" in request for request in seen)

@@ -13,6 +13,9 @@ from werkzeug.test import Client
 
 #: Seconds Twilio waits for a webhook before giving up (error 11205).
 WEBHOOK_TIMEOUT = 15
+#: Retries of a webhook whose connection failed (reset, refused, closed without an answer):
+#: Twilio's default connection override ``rc`` is 1. A timeout is not retried.
+CONNECTION_RETRIES = 1
 
 
 @dataclass
@@ -66,10 +69,21 @@ class HttpTransport:
         if self.connect_to and url.startswith(self.public_base):
             target = self.connect_to + url[len(self.public_base) :]
         headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
-        if method == "GET":
-            r = self._session().get(target, headers=headers, timeout=WEBHOOK_TIMEOUT)
-        else:
-            r = self._session().post(target, data=params, headers=headers, timeout=WEBHOOK_TIMEOUT)
+        for attempt in range(CONNECTION_RETRIES + 1):
+            try:
+                if method == "GET":
+                    r = self._session().get(target, headers=headers, timeout=WEBHOOK_TIMEOUT)
+                else:
+                    r = self._session().post(
+                        target, data=params, headers=headers, timeout=WEBHOOK_TIMEOUT
+                    )
+                break
+            except requests.ConnectionError:
+                # A kept-alive connection the server had just closed, or a reset: retry
+                # once on a fresh connection, as Twilio does.
+                self._local.session = requests.Session()
+                if attempt == CONNECTION_RETRIES:
+                    raise
         return WebhookResponse(r.status_code, r.headers.get("Content-Type", ""), r.text)
 
 
