@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -117,8 +119,9 @@ def users_add(username: str, role: str, counselor_id: str) -> None:
               help="The running Hotline (its JSON API).")
 @click.option("--standin", "standin_url", default="http://127.0.0.1:5050", show_default=True,
               help="The Twilio stand-in it is connected to.")
-@click.option("--api-token", envvar="HOTLINE_API_TOKEN", required=True,
-              help="Bearer token of the JSON API (default $HOTLINE_API_TOKEN).")
+@click.option("--api-token", envvar="HOTLINE_API_TOKEN", default=None,
+              help="Bearer token of the JSON API (default $HOTLINE_API_TOKEN, else the one "
+                   "`hotline dev` keeps under var/).")
 @click.option("--seed", default=1, show_default=True, help="Same seed, same scenario.")
 @click.option("--arrival-seconds", default=20.0, show_default=True,
               help="Real seconds over which the callers dial in.")
@@ -126,11 +129,14 @@ def users_add(username: str, role: str, counselor_id: str) -> None:
               help="Make call time on the stand-in run this many times faster.")
 @click.option("--timeout", default=300.0, show_default=True,
               help="Real seconds to wait for every lead to settle.")
-def simulate(callers: int, counselors: int, url: str, standin_url: str, api_token: str,
+def simulate(callers: int, counselors: int, url: str, standin_url: str, api_token: str | None,
              seed: int, arrival_seconds: float, speed: float | None, timeout: float) -> None:
     """Run callers and counselors through the stand-in; exit 1 on any anomaly."""
     from twilio_standin.simulate import Scenario, Simulation  # noqa: PLC0415
 
+    api_token = api_token or _dev_api_token()
+    if not api_token:
+        raise click.UsageError("--api-token is required (or set HOTLINE_API_TOKEN)")
     scenario = Scenario(callers=callers, counselors=counselors, seed=seed,
                         arrival_seconds=arrival_seconds, timeout=timeout, speed=speed)
     try:
@@ -141,6 +147,14 @@ def simulate(callers: int, counselors: int, url: str, standin_url: str, api_toke
         click.echo(line)
     if summary.anomalies:
         sys.exit(1)
+
+
+def _dev_api_token() -> str | None:
+    """The API token `hotline dev` generated and kept under the var directory, if any."""
+    path = Path(os.environ.get("HOTLINE_VAR_DIR", "var")) / "dev-secrets.json"
+    if not path.exists():
+        return None
+    return str(json.loads(path.read_text()).get("HOTLINE_API_TOKEN") or "") or None
 
 
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
