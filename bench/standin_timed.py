@@ -19,49 +19,81 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: Retries of a webhook whose connection failed: Twilio's default (connection overrides,
-#: ``rc`` = 1), which the stand-in's own transport does not model.
-CONNECTION_RETRIES = 1
+
+def standin_retries() -> int:
+    """Connection retries the stand-in's own transport makes (0 in versions that do not)."""
+    from twilio_standin import transport  # noqa: PLC0415
+
+    return int(getattr(transport, "CONNECTION_RETRIES", 0))
 
 
 class TimedTransport:
-    """Wraps the stand-in's transport (its one seam to the hotline) and times each send,
-    retrying a failed connection once as Twilio does."""
+    """Wraps the stand-in's transport (its one seam to the hotline) and times each send.
 
-    def __init__(self, inner: Any):
+    Twilio retries a webhook whose connection failed once (connection overrides, ``rc`` = 1);
+    ``retries`` adds that here when the stand-in's transport does not do it itself.
+    """
+
+    def __init__(self, inner: Any, retries: int = 1):
         self.inner = inner
+        self.retries = retries
         self.timings: list[tuple[str, int, float, str, float]] = []
-        #: Connection failures that Twilio's retry then recovered (path, error).
-        self.retried: list[tuple[str, str]] = []
+        #: Every failed connection seen, retried or not (path or URL, error).
+        self.connection_failures: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
     def send(self, method: str, url: str, params: dict[str, str], signature: str) -> Any:
         """Send through the real transport, recording path, status, time and any error."""
         import requests  # noqa: PLC0415 - the stand-in's HTTP transport uses it
 
-        path = "/twilio/" + url.split("/twilio/", 1)[-1] if "/twilio/" in url else url
+        path = _path(url)
         started = time.perf_counter()
-        for attempt in range(CONNECTION_RETRIES + 1):
+        for attempt in range(self.retries + 1):
             try:
                 response = self.inner.send(method, url, params, signature)
                 break
             except requests.ConnectionError as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
-                if attempt == CONNECTION_RETRIES:
+                if attempt == self.retries:
                     self._record(path, 0, started, error)
                     raise
-                with self._lock:
-                    self.retried.append((path, error))
+                self.failed_connection(path, error)
             except Exception as exc:
                 self._record(path, 0, started, f"{type(exc).__name__}: {exc}"[:300])
                 raise
         self._record(path, response.status, started, "")
         return response
 
+    def failed_connection(self, path: str, error: str) -> None:
+        """Count a connection that failed (the retry, if any, is the transport's business)."""
+        with self._lock:
+            self.connection_failures.append((path, error))
+
     def _record(self, path: str, status: int, started: float, error: str) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         with self._lock:
             self.timings.append((path, status, elapsed, error, time.time()))
+
+
+def _path(url: str) -> str:
+    return "/twilio/" + url.split("/twilio/", 1)[-1] if "/twilio/" in url else url
+
+
+def count_connection_failures(timed: TimedTransport) -> None:
+    """Count every failed webhook connection the stand-in's own retries hide, by watching
+    requests' Session in this process (the stand-in's HTTP transport is built on it)."""
+    import requests  # noqa: PLC0415
+
+    original = requests.Session.request
+
+    def request(self: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, method, url, *args, **kwargs)
+        except requests.ConnectionError as exc:
+            timed.failed_connection(_path(url), f"{type(exc).__name__}: {exc}"[:300])
+            raise
+
+    requests.Session.request = request  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -81,7 +113,10 @@ def main() -> None:
         port=args.port,
     )
     standin.connect(args.hotline_url)
-    timed = TimedTransport(standin.transport)
+    own = standin_retries()
+    timed = TimedTransport(standin.transport, retries=0 if own else 1)
+    if own:
+        count_connection_failures(timed)
     standin.transport = timed  # type: ignore[assignment]
 
     def stop(*_: object) -> None:
@@ -94,7 +129,11 @@ def main() -> None:
         pass
     finally:
         with timed._lock:
-            data = {"timings": list(timed.timings), "retried": list(timed.retried)}
+            data = {
+                "timings": list(timed.timings),
+                "connection_failures": list(timed.connection_failures),
+                "retried_by": "the stand-in" if own else "bench/standin_timed.py",
+            }
         args.out.write_text(json.dumps({**data, "anomalies": standin.anomalies}))
 
 

@@ -140,20 +140,27 @@ class FlakyTransport:
 
 
 def test_busy_hour_transport_retries_a_failed_connection_once_like_twilio() -> None:
-    """One connection failure is retried (Twilio's rc=1) and counted; two are an error."""
+    """One connection failure is retried (Twilio's rc=1) and counted; two are an error;
+    with retries=0 (the stand-in retries itself) it is not retried twice."""
     import requests
 
     from bench.standin_timed import TimedTransport
 
-    once = TimedTransport(FlakyTransport(failures=1))
+    once = TimedTransport(FlakyTransport(failures=1), retries=1)
     assert once.send("POST", "http://h/twilio/voice", {}, "sig").status == 200
     assert [t[:2] for t in once.timings] == [("/twilio/voice", 200)]
-    assert [path for path, _ in once.retried] == ["/twilio/voice"]
+    assert [path for path, _ in once.connection_failures] == ["/twilio/voice"]
 
-    twice = TimedTransport(FlakyTransport(failures=2))
+    twice = TimedTransport(FlakyTransport(failures=2), retries=1)
     with pytest.raises(requests.ConnectionError):
         twice.send("POST", "http://h/twilio/status", {}, "sig")
     assert twice.timings[0][1] == 0 and "ConnectionError" in twice.timings[0][3]
+
+    # A stand-in that retries by itself: the wrapper only times, never retries again.
+    no_retry = TimedTransport(FlakyTransport(failures=1), retries=0)
+    with pytest.raises(requests.ConnectionError):
+        no_retry.send("POST", "http://h/twilio/voice", {}, "sig")
+    assert no_retry.inner.sent == 1
 
 
 def test_dispatch_arrivals_time_stamp_call_creation_and_pass_the_body_on() -> None:
