@@ -45,6 +45,9 @@ def web(bind: str | None) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 8)
             self.cfg.set("timeout", 30)
+            # Longer than the 2 s default, so clients polling every second or two (the
+            # dashboard, the simulator) rarely reuse a connection just as it is closed.
+            self.cfg.set("keepalive", 10)
             # Access logs hold URLs only; no personal data is ever in a URL.
             self.cfg.set("accesslog", "-")
 

@@ -13,7 +13,11 @@ from pathlib import Path
 import click
 
 from hotline.cli import spawn, stop_all
-from hotline.redis_server import ensure_embedded_redis
+from hotline.redis_server import (
+    embedded_redis_running,
+    ensure_embedded_redis,
+    stop_embedded_redis,
+)
 
 #: Port of the local Twilio stand-in started when no Twilio credentials are set
 #: (STANDIN_PORT overrides it).
@@ -29,8 +33,11 @@ def run_dev(worker_count: int) -> None:
     for name, value in dev_secrets(Path(env.get("HOTLINE_VAR_DIR", "var"))).items():
         env.setdefault(name, value)
     env.setdefault("WEB_CONCURRENCY", "2")
+    var_dir = Path(env.get("HOTLINE_VAR_DIR", "var"))
+    started_redis = False
     if not env.get("REDIS_URL"):
-        env["REDIS_URL"] = ensure_embedded_redis(Path(env.get("HOTLINE_VAR_DIR", "var")))
+        started_redis = not embedded_redis_running(var_dir)
+        env["REDIS_URL"] = ensure_embedded_redis(var_dir)
         click.echo(f"Redis (embedded, AOF under ./var/redis): {env['REDIS_URL']}")
     children = []
     standin_port = int(env.get("STANDIN_PORT", STANDIN_PORT))
@@ -71,6 +78,8 @@ def run_dev(worker_count: int) -> None:
         pass
     finally:
         stop_all(children)
+        if started_redis:
+            stop_embedded_redis(var_dir)  # flushes the AOF; the data stay under var/
 
 
 def dev_secrets(var_dir: Path) -> dict[str, str]:

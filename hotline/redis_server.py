@@ -44,6 +44,11 @@ def _answers(url: str) -> bool:
         return False
 
 
+def embedded_redis_running(var_dir: Path) -> bool:
+    """Whether the embedded Redis under ``var_dir`` answers."""
+    return _answers(socket_url(var_dir / "redis" / "redis.sock"))
+
+
 def ensure_embedded_redis(var_dir: Path, appendfsync: str = "everysec") -> str:
     """Start the embedded Redis under ``var_dir`` unless it already runs; return its URL.
 
@@ -92,7 +97,7 @@ def ensure_embedded_redis(var_dir: Path, appendfsync: str = "everysec") -> str:
 
 def stop_embedded_redis(var_dir: Path) -> None:
     """Shut the embedded Redis down cleanly (flushing the AOF), if it runs."""
-    url = socket_url((var_dir / "redis" / "redis.sock"))
+    url = socket_url(var_dir / "redis" / "redis.sock")
     if _answers(url):
         try:
             redis.Redis.from_url(url).shutdown()

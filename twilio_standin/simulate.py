@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from twilio_standin.phones import HANG_UP, Script
 
@@ -142,6 +144,11 @@ class Simulation:
         self.standin = standin_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {api_token}"
+        # A kept-alive connection the server closed just as we reused it is retried on a
+        # fresh one: any request that failed to connect, and reads (GET) that lost their
+        # connection. An HTTP error status is an answer and is never retried.
+        retry = Retry(total=2, connect=2, read=2, status=0, other=0, backoff_factor=0.1)
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.echo = echo
         self.counselor_phones: set[str] = set()
 
