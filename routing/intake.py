@@ -15,6 +15,7 @@ lead is queued, since they told us not to use it) and a keyed number once it is 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, replace
@@ -36,7 +37,8 @@ from routing.ivr import (
     start,
     start_pending,
 )
-from routing.leads import Lead, LeadStatus, get_lead, new_lead_id, record_event, save_lead
+from routing.leads import PENDING_STATUSES, Lead, LeadStatus, get_lead, record_event
+from routing.matching import run_script
 from routing.phones import caller_id_number, mask, national_digits, number_digest
 from routing.prompts import spoken_digits, spoken_wait
 from settings import Settings
@@ -54,6 +56,8 @@ PENDING_TTL = 30 * 86400
 NO_CALLBACK_NUMBER = "no_callback_number"
 #: Reason of a hang-up lead not queued because its number is on the do-not-call list.
 DO_NOT_CALL = "do_not_call"
+#: The lead hash key without its id (for scripts that find a lead from an id they read).
+_LEAD_PREFIX = keys.LEAD.format("")
 #: Call statuses that mean the inbound call is over.
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 #: Lead statuses a caller may cancel from (a counselor is not dialing them right now).
@@ -131,13 +135,12 @@ def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) ->
 
 def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
     """(lead id, IVR state) of a call, or None if there is no session."""
-    data = r.hgetall(keys.IVR_SESSION.format(call_sid))
-    if not data or "lead_id" not in data:
+    # One round trip: the session and the number its lead holds (routing/lua/intake_load.lua).
+    loaded = run_script(r, "intake_load", [keys.IVR_SESSION.format(call_sid)], [_LEAD_PREFIX])
+    if not loaded:
         return None
-    pending = data.get("pending") == "1"
-    phone = ""
-    if not pending:  # the number is kept only in the lead hash
-        phone = r.hget(keys.LEAD.format(data["lead_id"]), "phone") or ""
+    flat, phone = loaded
+    data = dict(zip(flat[::2], flat[1::2], strict=True))
     try:
         state = State(
             step=Step(data.get("step", Step.LANGUAGE.value)),
@@ -147,7 +150,7 @@ def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
             urgent=data.get("urgent") == "1",
             insurance=data.get("insurance", "unknown"),
             phone=phone,
-            pending=pending,
+            pending=data.get("pending") == "1",
             place=int(data.get("place", 0)),
             outcome=data.get("outcome", ""),
         )
@@ -158,24 +161,34 @@ def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
 
 def save_session(r: Redis, call_sid: str, lead_id: str, state: State) -> None:
     """Store the IVR state; the answers also go to the lead while it is in intake."""
-    fields: dict[str, str] = {"lead_id": lead_id}
+    session = ["lead_id", lead_id, *_session_pairs(state)]
+    # One round trip, the intake guard inside it (routing/lua/intake_save.lua).
+    run_script(
+        r,
+        "intake_save",
+        [keys.IVR_SESSION.format(call_sid), keys.LEAD.format(lead_id)],
+        [
+            SESSION_TTL,
+            LeadStatus.INTAKE.value,
+            len(session) // 2,
+            *session,
+            *([] if state.pending else _answer_pairs(state)),
+        ],
+    )
+
+
+def _session_pairs(state: State) -> list[str]:
+    """The session hash's field/value pairs of a state (the number stays in the lead)."""
+    pairs: list[str] = []
     for name, value in asdict(state).items():
         if name == "phone":
             continue
-        fields[name] = ("1" if value else "0") if isinstance(value, bool) else str(value)
-    key = keys.IVR_SESSION.format(call_sid)
-    pipe = r.pipeline(transaction=True)
-    pipe.hset(key, mapping=fields)
-    pipe.expire(key, SESSION_TTL)
-    pipe.execute()
-    if not state.pending:
-        _save_answers(r, lead_id, state)
+        pairs += [name, ("1" if value else "0") if isinstance(value, bool) else str(value)]
+    return pairs
 
 
-def _save_answers(r: Redis, lead_id: str, state: State) -> None:
-    """Write the answers to the lead, only while it is still in intake (once queued, its
-    bucket depends on them, so a late request must not change them)."""
-    key = keys.LEAD.format(lead_id)
+def _answer_pairs(state: State) -> list[str]:
+    """The lead's field/value pairs for the answers given so far."""
     answers = {
         "language": state.language,
         "situation": state.situation,
@@ -184,48 +197,40 @@ def _save_answers(r: Redis, lead_id: str, state: State) -> None:
         "phone": state.phone,
         "updated_at": str(time.time()),
     }
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                if pipe.hget(key, "status") != LeadStatus.INTAKE.value:
-                    return
-                pipe.multi()
-                pipe.hset(key, mapping=answers)
-                pipe.execute()
-                return
-            except WatchError:
-                continue
+    return _flat(answers)
+
+
+def _flat(mapping: dict[str, str]) -> list[str]:
+    """A mapping as the field, value, field, value ... list HSET (and our scripts) take."""
+    return [item for pair in mapping.items() for item in pair]
+
+
+def _history_entry(event: str, **detail: Any) -> str:
+    """A lead history entry, as routing.leads.record_event writes it (for our scripts)."""
+    return json.dumps({"at": time.time(), "event": event, **detail})
 
 
 def _open(
     r: Redis, settings: Settings, call_sid: str, caller_id: str | None, *, restarted: bool
 ) -> Turn:
     """Find or create the call's lead and session, idempotently per CallSid."""
-    call_key = keys.CALL_LEAD.format(call_sid)
     phone = caller_id_number(caller_id) or ""
-    lead_id = r.get(call_key)
-    if lead_id is None:
-        pending = find_pending(r, settings, phone) if phone else None
-        candidate = pending.id if pending else new_lead_id(r)
-        if r.set(call_key, candidate, nx=True, ex=CALL_LEAD_TTL):
-            stats.incr(r, stats.CALLS_RECEIVED)
-            if pending is not None:
-                log.info(
-                    "call %s: caller %s has pending lead %s", call_sid, mask(phone), pending.id
-                )
-                return _start_pending(r, call_sid, pending)
-            _create_lead(r, candidate, call_sid, phone)
-            turn = restart(phone) if restarted else start(phone)
-            save_session(r, call_sid, candidate, turn.state)
-            return turn
-        lead_id = r.get(call_key) or candidate
+    turn = restart(phone) if restarted else start(phone)
+    kind, lead_id = _claim_call(r, settings, call_sid, phone, turn.state)
+    if kind == "created":
+        log.info("call %s: lead %s created (caller %s)", call_sid, lead_id, mask(phone))
+        return turn
+    if kind == "pending":
+        log.info("call %s: caller %s has pending lead %s", call_sid, mask(phone), lead_id)
+        pending = get_lead(r, lead_id)
+        if pending is not None:
+            return _start_pending(r, call_sid, pending)
     # A repeated delivery, or a step whose session expired: rebuild from the lead.
     loaded = load_session(r, call_sid)
     if loaded is not None and not restarted:
         return replay(loaded[1]) if loaded[1].step is not Step.END else _replay_end(loaded)
     lead = get_lead(r, lead_id)
-    if lead is None:  # the first delivery is still creating it: just greet
+    if lead is None:  # the lead is gone (removed by hand): just greet
         return restart(phone) if restarted else start(phone)
     if lead.call_sid != call_sid:
         return _start_pending(r, call_sid, lead)
@@ -252,14 +257,51 @@ def _start_pending(r: Redis, call_sid: str, lead: Lead) -> Turn:
     return turn
 
 
-def _create_lead(r: Redis, lead_id: str, call_sid: str, phone: str) -> Lead:
+def _claim_call(
+    r: Redis, settings: Settings, call_sid: str, phone: str, first: State
+) -> tuple[str, str]:
+    """Link the CallSid to the caller's pending lead, or to a new intake lead with ``first``
+    as its session, unless it is linked already: ("existing" | "pending" | "created", lead
+    id). One round trip (routing/lua/intake_open.lua), atomic, so a repeated delivery never
+    makes a second lead."""
     now = time.time()
-    lead = Lead(id=lead_id, call_sid=call_sid, phone=phone, first_call_at=now, created_at=now)
-    save_lead(r, lead)
-    r.zadd(keys.LEADS_BY_TIME, {lead_id: now})
-    record_event(r, lead_id, "call_received", call_sid=call_sid)
-    log.info("call %s: lead %s created (caller %s)", call_sid, lead_id, mask(phone))
-    return lead
+    lead = Lead(
+        id="", call_sid=call_sid, phone=phone, first_call_at=now, created_at=now, updated_at=now
+    )
+    fields = lead.to_redis()
+    del fields["id"]  # minted by the script
+    session = _session_pairs(first)
+    events_head, events_tail = keys.LEAD_EVENTS.split("{0}")
+    kind, lead_id = run_script(
+        r,
+        "intake_open",
+        [
+            keys.CALL_LEAD.format(call_sid),
+            # Without a number the script reads no pending link; any key name fills the slot.
+            pending_key(settings, phone) if phone else keys.CALL_LEAD.format(call_sid),
+            keys.LEAD_SEQ,
+            keys.LEADS_BY_TIME,
+            stats.day_key(now),
+            keys.IVR_SESSION.format(call_sid),
+        ],
+        [
+            phone,
+            " ".join(s.value for s in PENDING_STATUSES),
+            _LEAD_PREFIX,
+            events_head,
+            events_tail,
+            CALL_LEAD_TTL,
+            repr(now),
+            stats.CALLS_RECEIVED,
+            stats.RETENTION_SECONDS,
+            SESSION_TTL,
+            _history_entry("call_received", call_sid=call_sid),
+            len(fields),
+            *_flat(fields),
+            *session,
+        ],
+    )
+    return str(kind), str(lead_id)
 
 
 # --- endings -----------------------------------------------------------------------------
@@ -298,44 +340,20 @@ def complete(
     """Queue an intake lead (status waiting); (lead, True) only for the call that did it,
     so a repeated request or a racing status callback never queues it twice."""
     key = keys.LEAD.format(lead_id)
-    phone = r.hget(key, "phone")
-    if abandoned and phone and dispositions.is_do_not_call(r, settings, phone):
-        # They asked not to be called and did not give consent again on this call.
-        fail_no_number(r, lead_id, abandoned=True, reason=DO_NOT_CALL)
-        return get_lead(r, lead_id), False
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                data: dict[str, Any] = pipe.hgetall(key)
-                if not data:
-                    return None, False
-                lead = Lead.from_redis(data)
-                if lead.status != LeadStatus.INTAKE or not lead.phone:
-                    pipe.unwatch()
-                    return _requeue_if_lost(r, settings, lead), False
-                now = time.time()
-                lead.status = LeadStatus.WAITING.value
-                lead.ivr_abandoned = abandoned
-                lead.consent_at = 0.0 if abandoned else now  # see the module docstring
-                lead.updated_at = now
-                pipe.multi()
-                pipe.hset(key, mapping=lead.to_redis())
-                pipe.execute()
-                break
-            except WatchError:
-                continue
-    queue.add_waiting(r, settings, lead)
-    r.set(pending_key(settings, lead.phone), lead.id, ex=PENDING_TTL)
-    record_event(r, lead.id, "waiting", ivr_abandoned=abandoned)
-    if not abandoned and r.srem(
-        keys.DO_NOT_CALL, dispositions.do_not_call_digest(settings, lead.phone)
-    ):
-        # A caller once asked not to be called, then called and confirmed a callback.
-        record_event(r, lead.id, "do_not_call_lifted")
-    stats.incr(r, stats.LEADS_CREATED)
-    if abandoned:
-        stats.incr(r, stats.IVR_ABANDONED)
+    data: dict[str, Any] = r.hgetall(key)
+    while True:
+        if not data:
+            return None, False
+        lead = Lead.from_redis(data)
+        if abandoned and lead.phone and dispositions.is_do_not_call(r, settings, lead.phone):
+            # They asked not to be called and did not give consent again on this call.
+            fail_no_number(r, lead_id, abandoned=True, reason=DO_NOT_CALL)
+            return get_lead(r, lead_id), False
+        if lead.status != LeadStatus.INTAKE or not lead.phone:
+            return _requeue_if_lost(r, settings, lead), False
+        if _queue_if_unchanged(r, settings, lead, data, abandoned=abandoned):
+            break
+        data = r.hgetall(key)  # changed since it was read: decide again on what it holds now
     log.info(
         "lead %s waiting: %s, %s, %s, insurance %s, callback %s%s",
         lead.id,
@@ -347,6 +365,51 @@ def complete(
         " (hung up in the IVR)" if abandoned else "",
     )
     return lead, True
+
+
+def _queue_if_unchanged(
+    r: Redis, settings: Settings, lead: Lead, read: dict[str, str], *, abandoned: bool
+) -> bool:
+    """Queue ``lead`` (status waiting, in line, pending link, history, counters) in one
+    atomic step (routing/lua/intake_complete.lua), unless its hash no longer holds ``read``.
+    Updates ``lead`` to what was written; True when queued."""
+    now = time.time()
+    lead.status = LeadStatus.WAITING.value
+    lead.ivr_abandoned = abandoned
+    lead.consent_at = 0.0 if abandoned else now  # see the module docstring
+    lead.updated_at = now
+    # queued_at starts the clock of the insurance-specialist preference (as add_waiting).
+    written = {**lead.to_redis(), "queued_at": repr(now), "updated_at": repr(now)}
+    counters = [stats.LEADS_CREATED] + ([stats.IVR_ABANDONED] if abandoned else [])
+    score = lead.queue_score(settings.urgent_head_start, settings.self_head_start)
+    queued = run_script(
+        r,
+        "intake_complete",
+        [
+            keys.LEAD.format(lead.id),
+            queue.bucket_key(lead.language, lead.insurance),
+            keys.WAITING_ALL,
+            pending_key(settings, lead.phone),
+            keys.LEAD_EVENTS.format(lead.id),
+            keys.DO_NOT_CALL,
+            stats.day_key(now),
+        ],
+        [
+            repr(score),
+            lead.id,
+            PENDING_TTL,
+            stats.RETENTION_SECONDS,
+            " ".join(counters),
+            # A hang-up gave no consent, so it never lifts a do-not-call entry.
+            "" if abandoned else dispositions.do_not_call_digest(settings, lead.phone),
+            _history_entry("waiting", ivr_abandoned=abandoned),
+            _history_entry("do_not_call_lifted"),
+            len(read),
+            *_flat(read),
+            *_flat(written),
+        ],
+    )
+    return bool(queued)
 
 
 def _requeue_if_lost(r: Redis, settings: Settings, lead: Lead) -> Lead:
