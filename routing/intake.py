@@ -102,15 +102,17 @@ def answer_step(
         log.info("call %s: no IVR session at step %s, restarting", call_sid, step)
         return _open(r, settings, call_sid, caller_id, restarted=True)
     lead_id, state = loaded
+    read = None
     if state.step.value != step:
         # A repeated or late request for a step the caller has left: say where they are
         # (after the end, the same ending again).
         turn = replay(state)
     else:
         turn = advance(state, digits)
-        save_session(r, call_sid, lead_id, turn.state)
+        # A step that queues the lead reads it in the same round trip as the save.
+        read = _save(r, call_sid, lead_id, turn.state, read_lead=turn.finish is Finish.COMPLETE)
     if turn.finish is not None:
-        turn = _finish(r, settings, lead_id, turn)
+        turn = _finish(r, settings, lead_id, turn, read)
     return turn
 
 
@@ -140,7 +142,7 @@ def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
     if not loaded:
         return None
     flat, phone = loaded
-    data = dict(zip(flat[::2], flat[1::2], strict=True))
+    data = _pairs_to_dict(flat)
     try:
         state = State(
             step=Step(data.get("step", Step.LANGUAGE.value)),
@@ -161,20 +163,29 @@ def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
 
 def save_session(r: Redis, call_sid: str, lead_id: str, state: State) -> None:
     """Store the IVR state; the answers also go to the lead while it is in intake."""
+    _save(r, call_sid, lead_id, state)
+
+
+def _save(
+    r: Redis, call_sid: str, lead_id: str, state: State, *, read_lead: bool = False
+) -> dict[str, str] | None:
+    """``save_session`` in one round trip, the intake guard inside it
+    (routing/lua/intake_save.lua); with ``read_lead``, the lead hash as it is after it."""
     session = ["lead_id", lead_id, *_session_pairs(state)]
-    # One round trip, the intake guard inside it (routing/lua/intake_save.lua).
-    run_script(
+    flat = run_script(
         r,
         "intake_save",
         [keys.IVR_SESSION.format(call_sid), keys.LEAD.format(lead_id)],
         [
             SESSION_TTL,
             LeadStatus.INTAKE.value,
+            "1" if read_lead else "0",
             len(session) // 2,
             *session,
             *([] if state.pending else _answer_pairs(state)),
         ],
     )
+    return _pairs_to_dict(flat) if read_lead else None
 
 
 def _session_pairs(state: State) -> list[str]:
@@ -198,6 +209,11 @@ def _answer_pairs(state: State) -> list[str]:
         "updated_at": str(time.time()),
     }
     return _flat(answers)
+
+
+def _pairs_to_dict(flat: list[str]) -> dict[str, str]:
+    """A field, value, field, value ... list (HGETALL inside a script) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _flat(mapping: dict[str, str]) -> list[str]:
@@ -307,12 +323,15 @@ def _claim_call(
 # --- endings -----------------------------------------------------------------------------
 
 
-def _finish(r: Redis, settings: Settings, lead_id: str, turn: Turn) -> Turn:
-    """Act on how the IVR ended and say the matching closing words."""
+def _finish(
+    r: Redis, settings: Settings, lead_id: str, turn: Turn, read: dict[str, str] | None = None
+) -> Turn:
+    """Act on how the IVR ended and say the matching closing words (``read``: the lead
+    hash if the caller has just read it)."""
     language = turn.state.language
     if turn.finish is Finish.COMPLETE:
-        lead, newly = complete(r, settings, lead_id)
-        return replace(turn, say=_closing(r, lead, language), queued=newly)
+        lead, newly, place = _complete(r, settings, lead_id, read=read)
+        return replace(turn, say=_closing(r, lead, language, place), queued=newly)
     if turn.finish is Finish.NO_NUMBER:
         fail_no_number(r, lead_id)
         hotline = spoken_digits(national_digits(settings.hotline_number))
@@ -324,9 +343,13 @@ def _finish(r: Redis, settings: Settings, lead_id: str, turn: Turn) -> Turn:
     return replace(turn, say=(Phrase("kept"),))
 
 
-def _closing(r: Redis, lead: Lead | None, language: str) -> tuple[Phrase, ...]:
-    """Place in line and an honest estimate, or a plain goodbye once no longer in line."""
-    place = queue.position(r, lead.id) if lead is not None else None
+def _closing(
+    r: Redis, lead: Lead | None, language: str, place: int | None = None
+) -> tuple[Phrase, ...]:
+    """Place in line (``place`` if already known) and an honest estimate, or a plain
+    goodbye once no longer in line."""
+    if place is None and lead is not None:
+        place = queue.position(r, lead.id)
     if place is None:
         pending = lead is not None and LeadStatus(lead.status).pending
         return (Phrase("kept" if pending else "goodbye"),)
@@ -339,19 +362,34 @@ def complete(
 ) -> tuple[Lead | None, bool]:
     """Queue an intake lead (status waiting); (lead, True) only for the call that did it,
     so a repeated request or a racing status callback never queues it twice."""
+    lead, newly, _ = _complete(r, settings, lead_id, abandoned=abandoned)
+    return lead, newly
+
+
+def _complete(
+    r: Redis,
+    settings: Settings,
+    lead_id: str,
+    *,
+    abandoned: bool = False,
+    read: dict[str, str] | None = None,
+) -> tuple[Lead | None, bool, int | None]:
+    """``complete``, also giving the lead's place in line when it was queued now; ``read``
+    is the lead hash if the caller has just read it (one round trip fewer)."""
     key = keys.LEAD.format(lead_id)
-    data: dict[str, Any] = r.hgetall(key)
+    data: dict[str, Any] = r.hgetall(key) if read is None else read
     while True:
         if not data:
-            return None, False
+            return None, False, None
         lead = Lead.from_redis(data)
         if abandoned and lead.phone and dispositions.is_do_not_call(r, settings, lead.phone):
             # They asked not to be called and did not give consent again on this call.
             fail_no_number(r, lead_id, abandoned=True, reason=DO_NOT_CALL)
-            return get_lead(r, lead_id), False
+            return get_lead(r, lead_id), False, None
         if lead.status != LeadStatus.INTAKE or not lead.phone:
-            return _requeue_if_lost(r, settings, lead), False
-        if _queue_if_unchanged(r, settings, lead, data, abandoned=abandoned):
+            return _requeue_if_lost(r, settings, lead), False, None
+        place = _queue_if_unchanged(r, settings, lead, data, abandoned=abandoned)
+        if place:
             break
         data = r.hgetall(key)  # changed since it was read: decide again on what it holds now
     log.info(
@@ -364,15 +402,15 @@ def complete(
         mask(lead.phone),
         " (hung up in the IVR)" if abandoned else "",
     )
-    return lead, True
+    return lead, True, place
 
 
 def _queue_if_unchanged(
     r: Redis, settings: Settings, lead: Lead, read: dict[str, str], *, abandoned: bool
-) -> bool:
+) -> int:
     """Queue ``lead`` (status waiting, in line, pending link, history, counters) in one
     atomic step (routing/lua/intake_complete.lua), unless its hash no longer holds ``read``.
-    Updates ``lead`` to what was written; True when queued."""
+    Updates ``lead`` to what was written; its place in line when queued, else 0."""
     now = time.time()
     lead.status = LeadStatus.WAITING.value
     lead.ivr_abandoned = abandoned
@@ -382,7 +420,7 @@ def _queue_if_unchanged(
     written = {**lead.to_redis(), "queued_at": repr(now), "updated_at": repr(now)}
     counters = [stats.LEADS_CREATED] + ([stats.IVR_ABANDONED] if abandoned else [])
     score = lead.queue_score(settings.urgent_head_start, settings.self_head_start)
-    queued = run_script(
+    place = run_script(
         r,
         "intake_complete",
         [
@@ -409,7 +447,7 @@ def _queue_if_unchanged(
             *_flat(written),
         ],
     )
-    return bool(queued)
+    return int(place)
 
 
 def _requeue_if_lost(r: Redis, settings: Settings, lead: Lead) -> Lead:

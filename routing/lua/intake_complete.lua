@@ -12,7 +12,8 @@
 -- ARGV[7] history entry 'waiting'   ARGV[8] history entry if the digest was lifted
 -- ARGV[9] n, the pairs read   ARGV[10 .. 9+2n] the lead's field/value pairs as read
 -- then the field/value pairs to set.
--- Returns 1 when queued, 0 when the lead changed since it was read (read it again).
+-- Returns its place in line (1-based) when queued, 0 when the lead changed since it was
+-- read (read it again).
 local last = 9 + 2 * tonumber(ARGV[9])
 local now = redis.call('HGETALL', KEYS[1])
 if #now ~= last - 9 then return 0 end
@@ -35,4 +36,4 @@ for counter in string.gmatch(ARGV[5], '%S+') do
   redis.call('HINCRBY', KEYS[7], counter, 1)
 end
 redis.call('EXPIRE', KEYS[7], ARGV[4])
-return 1
+return redis.call('ZRANK', KEYS[3], ARGV[2]) + 1
