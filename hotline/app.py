@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Request, jsonify
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -38,6 +39,7 @@ def create_app(
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["hotline"] = services or build_services(settings)
+    app.session_interface = NoSessionForWebhooks()
 
     import webhooks  # noqa: PLC0415 - blueprints are imported inside the factory
 
@@ -62,6 +64,17 @@ def create_app(
         return jsonify(status="ok")
 
     return app
+
+
+class NoSessionForWebhooks(SecureCookieSessionInterface):
+    """Signed-cookie sessions for people; none for Twilio's webhooks, which never carry
+    one, so a call step skips building the cookie signer and saving the session."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        """A null session (read-only, never saved) under /twilio/, else the cookie's."""
+        if request.path.startswith("/twilio/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def _register_optional_blueprints(app: Flask) -> None:

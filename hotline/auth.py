@@ -253,6 +253,9 @@ def init_auth(app: Flask) -> None:
         strategy="fixed-window",
         key_prefix="hotline:ratelimit",
     )
+    # Only sign-in is limited (inside the view); Twilio's signed webhooks skip the limiter's
+    # per-request search for limits that do not apply to them.
+    app.extensions["hotline_limiter"].request_filter(lambda: request.blueprint == "twilio")
 
     @app.after_request
     def security_headers(response: Response) -> Response:
