@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, replace
+from dataclasses import fields, replace
 from typing import Any
 
 from redis import Redis
@@ -58,6 +58,8 @@ NO_CALLBACK_NUMBER = "no_callback_number"
 DO_NOT_CALL = "do_not_call"
 #: The lead hash key without its id (for scripts that find a lead from an id they read).
 _LEAD_PREFIX = keys.LEAD.format("")
+#: The IVR state's fields kept in the session hash (the number stays in the lead hash).
+_SESSION_FIELDS = tuple(f.name for f in fields(State) if f.name != "phone")
 #: Call statuses that mean the inbound call is over.
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 #: Lead statuses a caller may cancel from (a counselor is not dialing them right now).
@@ -191,9 +193,8 @@ def _save(
 def _session_pairs(state: State) -> list[str]:
     """The session hash's field/value pairs of a state (the number stays in the lead)."""
     pairs: list[str] = []
-    for name, value in asdict(state).items():
-        if name == "phone":
-            continue
+    for name in _SESSION_FIELDS:  # not dataclasses.asdict: it deep-copies, on every step
+        value = getattr(state, name)
         pairs += [name, ("1" if value else "0") if isinstance(value, bool) else str(value)]
     return pairs
 
@@ -284,8 +285,8 @@ def _claim_call(
     lead = Lead(
         id="", call_sid=call_sid, phone=phone, first_call_at=now, created_at=now, updated_at=now
     )
-    fields = lead.to_redis()
-    del fields["id"]  # minted by the script
+    lead_fields = lead.to_redis()
+    del lead_fields["id"]  # minted by the script
     session = _session_pairs(first)
     events_head, events_tail = keys.LEAD_EVENTS.split("{0}")
     kind, lead_id = run_script(
@@ -312,8 +313,8 @@ def _claim_call(
             stats.RETENTION_SECONDS,
             SESSION_TTL,
             _history_entry("call_received", call_sid=call_sid),
-            len(fields),
-            *_flat(fields),
+            len(lead_fields),
+            *_flat(lead_fields),
             *session,
         ],
     )
