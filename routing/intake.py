@@ -1,9 +1,16 @@
 """Intake: an inbound call's IVR session and its lead, in Redis.
 
-One lead per inbound CallSid (``SET NX`` on ``CALL_LEAD``), created as ``intake`` when the
+One lead per inbound CallSid (claimed once on ``CALL_LEAD``), created as ``intake`` when the
 call arrives, its answers saved as the caller gives them, and queued (``waiting``) when the
 IVR completes or the caller hangs up mid-IVR. The IVR's step, tries and answers live in an
 expiring session hash per CallSid (``IVR_SESSION``); phone numbers only in the lead hash.
+
+Every webhook waits for its Redis round trips, so each request makes as few as it can, with
+short Lua scripts (``routing/lua/intake_*.lua``) that check and write atomically where WATCH
+loops would take several: a new call is one round trip (``intake_open``), a menu step two
+(``intake_load``, then ``intake_save``, which writes the answers only while the lead is
+still in intake), and the step that queues the lead adds one more (``intake_complete``, a
+compare-and-set on the lead as read) before the closing words' place and wait estimate.
 
 Hang-up mid-IVR: the lead is still queued, flagged ``ivr_abandoned`` and with
 ``consent_at`` left at 0 (the caller never confirmed the number). We call them back anyway:
@@ -124,13 +131,14 @@ def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) ->
     if call_status not in ENDED_STATUSES:
         return None
     lead_id = r.get(keys.CALL_LEAD.format(call_sid))
-    lead = get_lead(r, lead_id) if lead_id else None
+    data: dict[str, str] = r.hgetall(keys.LEAD.format(lead_id)) if lead_id else {}
+    lead = Lead.from_redis(data) if data else None
     if lead is None or lead.call_sid != call_sid or lead.status != LeadStatus.INTAKE:
         return None  # finished in the IVR, a pending caller's call, or not ours
     if not lead.phone:
         fail_no_number(r, lead.id, abandoned=True)
         return None
-    queued, newly = complete(r, settings, lead.id, abandoned=True)
+    queued, newly, _ = _complete(r, settings, lead.id, abandoned=True, read=data)
     return queued if newly else None
 
 
