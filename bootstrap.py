@@ -29,7 +29,7 @@ def _run(*args: str, env: dict[str, str] | None = None) -> None:
 
 def ensure_venv(extras: str) -> None:
     """Create .venv and install the project (editable) when pyproject.toml changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may be run by an older python3
         sys.exit("Hotline needs Python 3.11 or newer")
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)

@@ -224,7 +224,9 @@ def load_settings(environ: Mapping[str, str], *, dev: bool = False) -> Settings:
         ),
         hotline_number=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         public_base_url=_url(
-            env.get("PUBLIC_BASE_URL", "http://localhost:5000"), "PUBLIC_BASE_URL", ("http", "https")
+            env.get("PUBLIC_BASE_URL", "http://localhost:5000"),
+            "PUBLIC_BASE_URL",
+            ("http", "https"),
         ),
         hotline_api_token=secrets_needed["HOTLINE_API_TOKEN"],
         secret_key=secrets_needed["SECRET_KEY"],

@@ -170,39 +170,57 @@ def _callback_url(reservation_id: str, leg: str) -> str:
 
 def _speak(response: VoiceResponse | Gather, key: str, language: str, **params: object) -> None:
     voice_name, locale = prompts.voice(language)
-    response.say(CALLBACK_PHRASES[key][language].format(**params), voice=voice_name,
-                 language=locale)
+    response.say(
+        CALLBACK_PHRASES[key][language].format(**params), voice=voice_name, language=locale
+    )
 
 
 #: What the callback legs say, in both languages. The caller's side never names the
 #: hotline or its purpose: someone else may answer, and a voicemail may be heard by anyone.
 CALLBACK_PHRASES: dict[str, dict[str, str]] = {
-    "gone": {"en": "This callback is no longer available. Thank you.",
-             "es": "Esta devolución de llamada ya no está disponible. Gracias."},
-    "press": {"en": "Please press 1 to accept or 2 to decline.",
-              "es": "Pulse 1 para aceptar o 2 para rechazar."},
-    "declined": {"en": "Declined. The caller keeps their place in line. Thank you.",
-                 "es": "Rechazada. La persona conserva su lugar en la fila. Gracias."},
-    "connecting": {"en": "Calling them now. Please hold.",
-                   "es": "Llamando ahora. Por favor espere."},
-    "greeting": {"en": "Hello, this is the call you asked us to return. Please hold.",
-                 "es": "Hola, esta es la llamada que nos pidió devolver. Por favor espere."},
-    "voicemail": {"en": "Hello, we are returning your call. Please call us back when you "
-                        "can. Thank you.",
-                  "es": "Hola, le devolvemos su llamada. Por favor llámenos cuando pueda. "
-                        "Gracias."},
-    "ended": {"en": "The call has ended. You have {seconds} seconds of wrap-up.",
-              "es": "La llamada terminó. Tiene {seconds} segundos para cerrar el caso."},
-    "retry": {"en": "The caller was not reached ({outcome}). We will try again later. "
-                    "You are available again.",
-              "es": "No se pudo contactar a la persona ({outcome}). Lo intentaremos más "
-                    "tarde. Usted está disponible de nuevo."},
-    "unreachable": {"en": "The caller was not reached after every attempt. You are "
-                          "available again.",
-                    "es": "No se pudo contactar a la persona tras todos los intentos. Usted "
-                          "está disponible de nuevo."},
-    "failed": {"en": "The caller's number cannot be called. You are available again.",
-               "es": "No se puede llamar a ese número. Usted está disponible de nuevo."},
+    "gone": {
+        "en": "This callback is no longer available. Thank you.",
+        "es": "Esta devolución de llamada ya no está disponible. Gracias.",
+    },
+    "press": {
+        "en": "Please press 1 to accept or 2 to decline.",
+        "es": "Pulse 1 para aceptar o 2 para rechazar.",
+    },
+    "declined": {
+        "en": "Declined. The caller keeps their place in line. Thank you.",
+        "es": "Rechazada. La persona conserva su lugar en la fila. Gracias.",
+    },
+    "connecting": {
+        "en": "Calling them now. Please hold.",
+        "es": "Llamando ahora. Por favor espere.",
+    },
+    "greeting": {
+        "en": "Hello, this is the call you asked us to return. Please hold.",
+        "es": "Hola, esta es la llamada que nos pidió devolver. Por favor espere.",
+    },
+    "voicemail": {
+        "en": "Hello, we are returning your call. Please call us back when you can. Thank you.",
+        "es": "Hola, le devolvemos su llamada. Por favor llámenos cuando pueda. Gracias.",
+    },
+    "ended": {
+        "en": "The call has ended. You have {seconds} seconds of wrap-up.",
+        "es": "La llamada terminó. Tiene {seconds} segundos para cerrar el caso.",
+    },
+    "retry": {
+        "en": "The caller was not reached ({outcome}). We will try again later. "
+        "You are available again.",
+        "es": "No se pudo contactar a la persona ({outcome}). Lo intentaremos más "
+        "tarde. Usted está disponible de nuevo.",
+    },
+    "unreachable": {
+        "en": "The caller was not reached after every attempt. You are available again.",
+        "es": "No se pudo contactar a la persona tras todos los intentos. Usted "
+        "está disponible de nuevo.",
+    },
+    "failed": {
+        "en": "The caller's number cannot be called. You are available again.",
+        "es": "No se puede llamar a ese número. Usted está disponible de nuevo.",
+    },
 }
 
 
@@ -270,8 +288,12 @@ def callback_whisper(reservation_id: str) -> Response:
         return _goodbye("gone", _counselor_language(reservation_id))
     response = VoiceResponse()
     gather = response.gather(
-        action=_callback_url(reservation_id, "accept"), method="POST", input="dtmf",
-        num_digits=1, timeout=6, action_on_empty_result=True,
+        action=_callback_url(reservation_id, "accept"),
+        method="POST",
+        input="dtmf",
+        num_digits=1,
+        timeout=6,
+        action_on_empty_result=True,
     )
     voice_name, locale = prompts.voice(whisper.language)
     gather.say(whisper.text, voice=voice_name, language=locale)
@@ -293,12 +315,14 @@ def callback_accept(reservation_id: str) -> Response:
         _speak(response, "connecting", language)
         dial = response.dial(
             caller_id=settings.hotline_number,
-            action=_callback_url(reservation_id, "dial-result"), method="POST",
+            action=_callback_url(reservation_id, "dial-result"),
+            method="POST",
             timeout=settings.caller_ring_seconds,
         )
         dial.number(
             lead.phone,
-            url=_callback_url(reservation_id, "screen"), method="POST",
+            url=_callback_url(reservation_id, "screen"),
+            method="POST",
             # Detect the end of a greeting, so a generic message can follow the beep.
             machine_detection="DetectMessageEnd",
             status_callback=_callback_url(reservation_id, "caller-status"),
@@ -372,8 +396,7 @@ def callback_counselor_status(reservation_id: str) -> Response:
     the state already held) change nothing."""
     r, settings = get_redis(), get_settings()
     status = request.form.get("CallStatus", "")
-    if not callbacks.first_news(r, reservation_id, "counselor",
-                                request.form.get("SequenceNumber")):
+    if not callbacks.first_news(r, reservation_id, "counselor", request.form.get("SequenceNumber")):
         return twiml(VoiceResponse())
     res = callbacks.get_reservation(r, reservation_id)
     if res is None:

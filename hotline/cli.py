@@ -89,9 +89,7 @@ def users() -> None:
 
 @users.command("add")
 @click.option("--username", required=True, help="Sign-in name (2-40: letters, digits, . _ -).")
-@click.option(
-    "--role", required=True, type=click.Choice(["counselor", "supervisor", "admin"])
-)
+@click.option("--role", required=True, type=click.Choice(["counselor", "supervisor", "admin"]))
 @click.option("--counselor-id", default="", help="The counselor record (required for a counselor).")
 def users_add(username: str, role: str, counselor_id: str) -> None:
     """Create an account; the password is read from HOTLINE_NEW_PASSWORD or prompted for
@@ -118,30 +116,70 @@ def users_add(username: str, role: str, counselor_id: str) -> None:
 @main.command()
 @click.option("--callers", default=50, show_default=True, type=click.IntRange(1, 5000))
 @click.option("--counselors", default=5, show_default=True, type=click.IntRange(1, 200))
-@click.option("--url", default="http://127.0.0.1:5000", show_default=True,
-              help="The running Hotline (its JSON API).")
-@click.option("--standin", "standin_url", default="http://127.0.0.1:5050", show_default=True,
-              help="The Twilio stand-in it is connected to.")
-@click.option("--api-token", envvar="HOTLINE_API_TOKEN", default=None,
-              help="Bearer token of the JSON API (default $HOTLINE_API_TOKEN, else the one "
-                   "`hotline dev` keeps under var/).")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="The running Hotline (its JSON API).",
+)
+@click.option(
+    "--standin",
+    "standin_url",
+    default="http://127.0.0.1:5050",
+    show_default=True,
+    help="The Twilio stand-in it is connected to.",
+)
+@click.option(
+    "--api-token",
+    envvar="HOTLINE_API_TOKEN",
+    default=None,
+    help="Bearer token of the JSON API (default $HOTLINE_API_TOKEN, else the one "
+    "`hotline dev` keeps under var/).",
+)
 @click.option("--seed", default=1, show_default=True, help="Same seed, same scenario.")
-@click.option("--arrival-seconds", default=20.0, show_default=True,
-              help="Real seconds over which the callers dial in.")
-@click.option("--speed", type=float, default=None,
-              help="Make call time on the stand-in run this many times faster.")
-@click.option("--timeout", default=300.0, show_default=True,
-              help="Real seconds to wait for every lead to settle.")
-def simulate(callers: int, counselors: int, url: str, standin_url: str, api_token: str | None,
-             seed: int, arrival_seconds: float, speed: float | None, timeout: float) -> None:
+@click.option(
+    "--arrival-seconds",
+    default=20.0,
+    show_default=True,
+    help="Real seconds over which the callers dial in.",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=None,
+    help="Make call time on the stand-in run this many times faster.",
+)
+@click.option(
+    "--timeout",
+    default=300.0,
+    show_default=True,
+    help="Real seconds to wait for every lead to settle.",
+)
+def simulate(
+    callers: int,
+    counselors: int,
+    url: str,
+    standin_url: str,
+    api_token: str | None,
+    seed: int,
+    arrival_seconds: float,
+    speed: float | None,
+    timeout: float,
+) -> None:
     """Run callers and counselors through the stand-in; exit 1 on any anomaly."""
     from twilio_standin.simulate import Scenario, Simulation  # noqa: PLC0415
 
     api_token = api_token or _dev_api_token()
     if not api_token:
         raise click.UsageError("--api-token is required (or set HOTLINE_API_TOKEN)")
-    scenario = Scenario(callers=callers, counselors=counselors, seed=seed,
-                        arrival_seconds=arrival_seconds, timeout=timeout, speed=speed)
+    scenario = Scenario(
+        callers=callers,
+        counselors=counselors,
+        seed=seed,
+        arrival_seconds=arrival_seconds,
+        timeout=timeout,
+        speed=speed,
+    )
     try:
         summary = Simulation(url, standin_url, api_token, echo=click.echo).run(scenario)
     except (OSError, RuntimeError) as exc:

@@ -50,8 +50,10 @@ def run_dev(worker_count: int) -> None:
                 spawn_module(
                     "twilio_standin",
                     [
-                        "--port", str(standin_port),
-                        "--hotline-url", env["PUBLIC_BASE_URL"],
+                        "--port",
+                        str(standin_port),
+                        "--hotline-url",
+                        env["PUBLIC_BASE_URL"],
                     ],
                     env,
                 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, fields
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from redis import Redis
@@ -18,7 +18,7 @@ from routing import keys
 from routing.phones import mask
 
 
-class LeadStatus(str, Enum):
+class LeadStatus(StrEnum):
     """Where a lead is in its life."""
 
     INTAKE = "intake"  # the caller is still in the IVR

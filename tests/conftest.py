@@ -129,9 +129,7 @@ class WorkerProcesses:
         """Start ``count`` workers with the test environment (plus ``extra_env``)."""
         env = {**os.environ, **self.env, **extra_env}
         started = [
-            subprocess.Popen(
-                [sys.executable, "-m", "hotline", "worker"], env=env, cwd=ROOT
-            )
+            subprocess.Popen([sys.executable, "-m", "hotline", "worker"], env=env, cwd=ROOT)
             for _ in range(count)
         ]
         self.processes.extend(started)
@@ -279,17 +277,23 @@ class Floor:
 
         now = time.time()
         lead = leads.Lead(
-            id=leads.new_lead_id(self.r), call_sid="CA" + "0" * 32, phone=next(self.phones),
-            first_call_at=now - ago, created_at=now - ago, consent_at=now - ago,
-            status=leads.LeadStatus.WAITING.value, **fields,
+            id=leads.new_lead_id(self.r),
+            call_sid="CA" + "0" * 32,
+            phone=next(self.phones),
+            first_call_at=now - ago,
+            created_at=now - ago,
+            consent_at=now - ago,
+            status=leads.LeadStatus.WAITING.value,
+            **fields,
         )
         leads.save_lead(self.r, lead)
         self.r.zadd(keys_mod().LEADS_BY_TIME, {lead.id: lead.created_at})
         queue.add_waiting(self.r, self.settings, lead)
         return lead
 
-    def counselor(self, name: str = "Dana", languages: tuple[str, ...] = ("en",),
-                  available: bool = True) -> Any:
+    def counselor(
+        self, name: str = "Dana", languages: tuple[str, ...] = ("en",), available: bool = True
+    ) -> Any:
         """A counselor (available unless told otherwise)."""
         from routing import counselors  # noqa: PLC0415
 
