@@ -23,6 +23,9 @@ from hotline.redis_server import RedisProcess
 from hotline.services import Services, build_services
 from settings import Settings, load_settings
 
+#: Fixtures of whole-call tests (a served Hotline, the stand-in, workers): tests/served.py.
+pytest_plugins = ["tests.served"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_BASE_URL = "https://hotline.example.org"
 ACCOUNT_SID = "AC" + "0" * 31 + "1"

@@ -4,23 +4,16 @@ and the whole Hotline served over HTTP with the Twilio stand-in and real workers
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-import requests
 from playwright.sync_api import sync_playwright
-from werkzeug.serving import make_server
 
 from hotline import users
-from hotline.app import create_app
-from hotline.services import build_services
-from settings import load_settings
-from tests.conftest import API_TOKEN, WEB_PASSWORD, WorkerProcesses
+from tests.conftest import WEB_PASSWORD
+from tests.served import Line
 
 #: Debian's Chromium; HOTLINE_CHROMIUM overrides it (Playwright cannot download one here).
 CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
@@ -32,16 +25,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-#: Timers short enough for a test, wrap-up long enough to be seen and ended by hand.
-FAST_ENV = {
-    "COUNSELOR_RING_SECONDS": "5",
-    "CALLER_RING_SECONDS": "5",
-    "RETRY_DELAYS": "1,1",
-    "WRAPUP_SECONDS": "300",
-    "SWEEP_INTERVAL": "1",
-    "CALLS_PER_SECOND": "100",
-    "LEASE_SECONDS": "30",
-}
+#: Wrap-up long enough to be seen on the console and ended by hand (the rest: FAST_ENV).
+WRAPUP_SECONDS = "300"
 
 
 @pytest.fixture(scope="session")
@@ -64,23 +49,8 @@ def screenshots(tmp_path: Path) -> Path:
     return target
 
 
-@dataclass
-class Site:
-    """Hotline served over HTTP, with the stand-in Twilio and real workers."""
-
-    base: str
-    standin: Any
-    r: redis.Redis
-
-    def api(self, method: str, path: str, json: Any = None) -> requests.Response:
-        """The JSON API with the bearer token (set-up only; the test drives the browser)."""
-        return requests.request(
-            method,
-            self.base + path,
-            json=json,
-            timeout=10,
-            headers={"Authorization": f"Bearer {API_TOKEN}"},
-        )
+class Site(Line):
+    """Hotline served over HTTP, with the stand-in Twilio and real workers, plus people."""
 
     def account(self, username: str, role: str, counselor_id: str = "") -> str:
         """A web account with WEB_PASSWORD; its username."""
@@ -97,28 +67,7 @@ class Site:
 
 
 @pytest.fixture
-def site(
-    standin: Any, env: dict[str, str], r: redis.Redis, workers: WorkerProcesses
-) -> Iterator[Site]:
-    """Serve Hotline on a free port (its PUBLIC_BASE_URL), connect the stand-in to it and
-    start two real workers."""
-    holder: dict[str, Any] = {}
-    # Bind first so PUBLIC_BASE_URL (what the stand-in signs) is known before the app.
-    server = make_server("127.0.0.1", 0, lambda e, s: holder["app"](e, s), threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    env.update(FAST_ENV)
-    env["PUBLIC_BASE_URL"] = base
-    settings = load_settings(env)
-    holder["app"] = create_app(settings, build_services(settings))
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    standin.clock.set_factor(50.0)
-    standin.connect(base)
-    workers.start(2)
-    yield Site(base, standin, r)
-    standin.stop()
-    workers.stop()
-    server.shutdown()
-    server.server_close()
+def site(start_line: Callable[..., Line]) -> Site:
+    """Hotline on a free port, the stand-in connected at 50x speed, two real workers."""
+    line = start_line(WRAPUP_SECONDS=WRAPUP_SECONDS)
+    return Site(line.base, line.standin, line.r, line.workers)
