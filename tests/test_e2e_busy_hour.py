@@ -18,8 +18,9 @@ import pytest
 from routing import keys
 from routing.leads import get_lead
 from tests.conftest import wait_until
-from tests.test_e2e_calls import Line, start_line  # noqa: F401 - the fixture
+from tests.served import Line
 from twilio_standin import HANG_UP, Script
+from twilio_standin.simulate import plan_counselor
 
 pytestmark = pytest.mark.e2e
 
@@ -29,22 +30,6 @@ COUNSELORS = 6
 BUDGET = 70
 FINAL = {"connected", "unreachable", "failed", "cancelled", "removed"}
 PENDING = {"waiting", "retry_wait", "reserved", "deferred", "intake"}
-
-
-def counselor_day(rng: random.Random) -> list[Script]:
-    """One script per offer: mostly accepts, sometimes rings out, declines or voicemail."""
-    day = []
-    for _ in range(400):
-        roll = rng.random()
-        if roll < 0.06:
-            day.append(Script.rings_out())
-        elif roll < 0.10:
-            day.append(Script.declines("2"))
-        elif roll < 0.13:
-            day.append(Script.voicemail())
-        else:
-            day.append(Script.answers("1", talk_seconds=rng.uniform(20, 90)))
-    return day
 
 
 def caller(rng: random.Random) -> tuple[tuple[str | None, ...], list[Script], bool]:
@@ -105,7 +90,9 @@ def test_busy_hour_keeps_every_invariant(start_line: Callable[..., Line]):  # no
     )
     rng = random.Random(20261130)
     for i in range(COUNSELORS):
-        line.counselor(f"C{i}", f"+1212555{1000 + i}", counselor_day(rng))
+        line.counselor(
+            f"C{i}", f"+1212555{1000 + i}", plan_counselor(rng, offers=400, talk=(20, 90))
+        )
     numbers = [f"+1415{rng.randint(2000000, 9999999)}" for _ in range(CALLERS)]
     assert len(set(numbers)) == CALLERS
     plans = {number: caller(rng) for number in numbers}

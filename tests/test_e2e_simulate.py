@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from hotline.cli import main
 from tests.conftest import API_TOKEN
-from tests.test_e2e_calls import Line, start_line  # noqa: F401 - the fixture
+from tests.served import Line
 
 pytestmark = pytest.mark.e2e
 

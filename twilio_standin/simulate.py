@@ -84,8 +84,11 @@ class Summary:
         return out
 
 
-def plan_counselor(rng: random.Random, offers: int = 300) -> list[Script]:
-    """One script per offer: mostly accepts; sometimes rings out, declines or voicemail."""
+def plan_counselor(
+    rng: random.Random, offers: int = 300, talk: tuple[float, float] = (60, 600)
+) -> list[Script]:
+    """One script per offer: mostly accepts (talking ``talk`` seconds of call time);
+    sometimes rings out, declines or voicemail."""
     day = []
     for _ in range(offers):
         roll = rng.random()
@@ -96,7 +99,7 @@ def plan_counselor(rng: random.Random, offers: int = 300) -> list[Script]:
         elif roll < 0.11:
             day.append(Script.voicemail())
         else:
-            day.append(Script.answers("1", talk_seconds=rng.uniform(60, 600)))
+            day.append(Script.answers("1", talk_seconds=rng.uniform(*talk)))
     return day
 
 
