@@ -20,6 +20,7 @@ GUNICORN_CONFIG: dict[str, Any] = {
     "worker_class": "gthread",
     "threads": 8,
     "timeout": 30,
+    "keepalive": 10,
     "accesslog": "-",
 }
 

@@ -205,3 +205,23 @@ def test_rerender_rewrites_the_report_of_the_last_run(
     text = out.read_text()
     assert "on 2026-01-02 03:04 UTC in 8.0 minutes" in text
     assert "| Alpha | speed | 0.5 x | >= 0.7 | SHORT |" in text
+
+
+def test_bare_baseline_is_served_with_hotline_webs_gunicorn_settings() -> None:
+    """The webhook ratio compares our code only if both servers run the same gunicorn
+    settings: every literal setting of ``hotline web`` is the bare app's too."""
+    import ast
+    import re
+
+    from bench.bare_app import GUNICORN_CONFIG
+
+    source = (Path(bench_main.ROOT) / "hotline" / "cli.py").read_text()
+    web = source[source.index("class HotlineWeb") :]
+    web = web[: web.index("def load(")]
+    settings = {}
+    for key, raw in re.findall(r'self\.cfg\.set\("(\w+)", ([^\n]+)\)\n', web):
+        try:
+            settings[key] = ast.literal_eval(raw)
+        except ValueError:
+            continue  # bind and workers come from settings; the bare app gets them as flags
+    assert settings and settings == GUNICORN_CONFIG
