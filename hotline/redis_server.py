@@ -37,6 +37,35 @@ def socket_url(socket_path: Path) -> str:
     return f"unix://{socket_path.resolve()}"
 
 
+def server_args(directory: Path, appendonly: bool, appendfsync: str) -> list[str]:
+    """The redis-server command line Hotline uses everywhere: no TCP port, a Unix socket and
+    data (AOF when ``appendonly``, never RDB snapshots) and log under ``directory``."""
+    return [
+        redis_server_binary(),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(directory / "redis.sock"),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        appendfsync,
+        "--save",
+        "",
+        "--logfile",
+        str(directory / "redis.log"),
+    ]
+
+
+def _embedded_dir(var_dir: Path) -> Path:
+    """Where the embedded Redis keeps its data, socket and log."""
+    return (var_dir / "redis").resolve()
+
+
 def _answers(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
@@ -46,7 +75,7 @@ def _answers(url: str) -> bool:
 
 def embedded_redis_running(var_dir: Path) -> bool:
     """Whether the embedded Redis under ``var_dir`` answers."""
-    return _answers(socket_url(var_dir / "redis" / "redis.sock"))
+    return _answers(socket_url(_embedded_dir(var_dir) / "redis.sock"))
 
 
 def ensure_embedded_redis(var_dir: Path, appendfsync: str = "everysec") -> str:
@@ -55,7 +84,7 @@ def ensure_embedded_redis(var_dir: Path, appendfsync: str = "everysec") -> str:
     Several processes (web, worker) may call this: the first starts a daemonized server,
     the others find it answering on the socket.
     """
-    data_dir = (var_dir / "redis").resolve()
+    data_dir = _embedded_dir(var_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     sock = data_dir / "redis.sock"
     url = socket_url(sock)
@@ -71,27 +100,11 @@ def ensure_embedded_redis(var_dir: Path, appendfsync: str = "everysec") -> str:
             return url
         subprocess.run(
             [
-                redis_server_binary(),
-                "--port",
-                "0",
-                "--unixsocket",
-                str(sock),
-                "--unixsocketperm",
-                "700",
-                "--dir",
-                str(data_dir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                appendfsync,
-                "--save",
-                "",
+                *server_args(data_dir, appendonly=True, appendfsync=appendfsync),
                 "--daemonize",
                 "yes",
                 "--pidfile",
                 str(data_dir / "redis.pid"),
-                "--logfile",
-                str(data_dir / "redis.log"),
             ],
             check=True,
         )
@@ -107,7 +120,7 @@ def ensure_embedded_redis(var_dir: Path, appendfsync: str = "everysec") -> str:
 
 def stop_embedded_redis(var_dir: Path) -> None:
     """Shut the embedded Redis down cleanly (flushing the AOF), if it runs."""
-    url = socket_url(var_dir / "redis" / "redis.sock")
+    url = socket_url(_embedded_dir(var_dir) / "redis.sock")
     if _answers(url):
         try:
             redis.Redis.from_url(url).shutdown()
@@ -130,23 +143,7 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         """Start the server and wait until it answers."""
         self.process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.socket),
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes" if self.appendonly else "no",
-                "--appendfsync",
-                self.appendfsync,
-                "--save",
-                "",
-                "--logfile",
-                str(self.directory / "redis.log"),
-            ],
+            server_args(self.directory, self.appendonly, self.appendfsync),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
