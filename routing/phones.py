@@ -64,17 +64,6 @@ def national_digits(e164: str) -> str:
     return str(phonenumbers.parse(e164).national_number)
 
 
-def time_zone(e164: str) -> ZoneInfo:
-    """The caller's time zone from the number (phonenumbers); the first of several,
-    US Eastern if unknown (the earliest window closes first, so it is the cautious choice
-    for the start of the day only; see routing.hours for how both ends are honoured)."""
-    zones = [z for z in pn_timezone.time_zones_for_number(phonenumbers.parse(e164)) if "/" in z]
-    try:
-        return ZoneInfo(zones[0]) if zones else ZoneInfo("America/New_York")
-    except Exception:  # an unknown zone name in the tz database
-        return ZoneInfo("America/New_York")
-
-
 def time_zones(e164: str) -> list[ZoneInfo]:
     """Every time zone phonenumbers gives for the number (a US area code can span two)."""
     names = [z for z in pn_timezone.time_zones_for_number(phonenumbers.parse(e164)) if "/" in z]
