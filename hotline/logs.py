@@ -1,4 +1,5 @@
-"""Logging set-up with a filter that masks anything shaped like a phone number."""
+"""Logging set-up that masks anything shaped like a phone number: in the message (a filter)
+and in tracebacks (the formatter)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,8 @@ class RedactPhoneNumbers(logging.Filter):
 
 
 class RedactingFormatter(logging.Formatter):
-    """Masks numbers in the message and in tracebacks (an exception's message, such as a
-    REST error about a number, is formatted after the filters run); the time is left alone."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        """The line, with the record's message masked."""
-        record.message = redact(record.message)
-        return super().formatMessage(record)
+    """Masks numbers in tracebacks: an exception's message (such as a REST error about a
+    number) is formatted after the filters have run, so RedactPhoneNumbers cannot see it."""
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         """The traceback, masked."""
