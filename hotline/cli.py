@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -192,15 +191,15 @@ def simulate(
 
 def _dev_api_token() -> str | None:
     """The API token `hotline dev` generated and kept under the var directory, if any."""
-    path = Path(os.environ.get("HOTLINE_VAR_DIR", "var")) / "dev-secrets.json"
-    if not path.exists():
-        return None
-    return str(json.loads(path.read_text()).get("HOTLINE_API_TOKEN") or "") or None
+    from hotline.dev import read_dev_secrets  # noqa: PLC0415
+
+    kept = read_dev_secrets(Path(os.environ.get("HOTLINE_VAR_DIR", "var")))
+    return (kept or {}).get("HOTLINE_API_TOKEN") or None
 
 
-def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start a ``hotline`` sub-command as a child process."""
-    return subprocess.Popen([sys.executable, "-m", "hotline", *args], env=env)
+def spawn(args: list[str], env: dict[str, str], module: str = "hotline") -> subprocess.Popen[bytes]:
+    """Start ``python -m <module> args`` (a ``hotline`` sub-command by default) as a child."""
+    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)
 
 
 def stop_all(children: list[subprocess.Popen[bytes]], timeout: float = 10) -> None:

@@ -22,6 +22,8 @@ from hotline.redis_server import (
 #: Port of the local Twilio stand-in started when no Twilio credentials are set
 #: (STANDIN_PORT overrides it).
 STANDIN_PORT = 5050
+#: File under the var directory holding the random secrets of ``hotline dev``.
+DEV_SECRETS = "dev-secrets.json"
 
 
 def run_dev(worker_count: int) -> None:
@@ -47,15 +49,10 @@ def run_dev(worker_count: int) -> None:
         if importlib.util.find_spec("twilio_standin") is not None:
             env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{standin_port}"
             children.append(
-                spawn_module(
-                    "twilio_standin",
-                    [
-                        "--port",
-                        str(standin_port),
-                        "--hotline-url",
-                        env["PUBLIC_BASE_URL"],
-                    ],
+                spawn(
+                    ["--port", str(standin_port), "--hotline-url", env["PUBLIC_BASE_URL"]],
                     env,
+                    module="twilio_standin",
                 )
             )
             click.echo(f"Twilio stand-in:  http://127.0.0.1:{standin_port}")
@@ -84,26 +81,24 @@ def run_dev(worker_count: int) -> None:
             stop_embedded_redis(var_dir)  # flushes the AOF; the data stay under var/
 
 
+def read_dev_secrets(var_dir: Path) -> dict[str, str] | None:
+    """The secrets an earlier ``hotline dev`` kept under ``var_dir``, or None."""
+    path = var_dir / DEV_SECRETS
+    return dict(json.loads(path.read_text())) if path.exists() else None
+
+
 def dev_secrets(var_dir: Path) -> dict[str, str]:
     """SECRET_KEY and HOTLINE_API_TOKEN for dev, random once and kept under var/ (mode 600),
     so sessions, the API token and number digests survive a restart of ``hotline dev``."""
-    path = var_dir / "dev-secrets.json"
-    if path.exists():
-        return dict(json.loads(path.read_text()))
+    kept = read_dev_secrets(var_dir)
+    if kept is not None:
+        return kept
     var_dir.mkdir(parents=True, exist_ok=True)
     values = {
         "SECRET_KEY": secrets.token_urlsafe(32),
         "HOTLINE_API_TOKEN": secrets.token_urlsafe(24),
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(var_dir / DEV_SECRETS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(values, f)
     return values
-
-
-def spawn_module(module: str, args: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
-    """Start ``python -m module args`` as a child process."""
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)
