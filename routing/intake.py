@@ -527,11 +527,13 @@ def cancel(r: Redis, settings: Settings, lead_id: str) -> bool:
                         "updated_at": str(time.time()),
                     },
                 )
+                # Out of line in the same transaction: never cancelled yet still waiting.
+                pipe.zrem(queue.bucket_key(lead.language, lead.insurance), lead_id)
+                pipe.zrem(keys.WAITING_ALL, lead_id)
                 pipe.execute()
                 break
             except WatchError:
                 continue
-    queue.remove_waiting(r, lead)
     r.delete(pending_key(settings, lead.phone))
     record_event(r, lead_id, "cancelled", reason="caller_cancelled")
     log.info("lead %s cancelled by the caller", lead_id)

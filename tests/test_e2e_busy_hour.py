@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from routing import keys
-from routing.leads import get_lead
+from routing.leads import Lead, get_lead
 from tests.conftest import wait_until
 from tests.served import Line
 from twilio_standin import HANG_UP, Script
@@ -125,8 +125,16 @@ def test_busy_hour_keeps_every_invariant(start_line: Callable[..., Line]):  # no
     except AssertionError:
         pass  # what is still pending is checked for order below
     elapsed = time.monotonic() - started
-    leads = {n: get_lead(line.r, i) for n, i in ids.items()}  # type: ignore[arg-type]
-    assert all(lead is not None for lead in leads.values()), "a lead was lost"
+    # One snapshot, read in a single MULTI, of every lead and the waiting line: the workers
+    # keep running (a retry can come back into line at any moment), so reading the two
+    # separately would compare different instants.
+    snapshot = line.r.pipeline(transaction=True)
+    for lead_id in ids.values():
+        snapshot.hgetall(keys.LEAD.format(lead_id))
+    snapshot.zrange(keys.WAITING_ALL, 0, -1, withscores=True)
+    *hashes, waiting_line = snapshot.execute()
+    assert all(hashes), "a lead was lost"
+    leads = {n: Lead.from_redis(h) for n, h in zip(ids, hashes, strict=True)}
     statuses = {n: lead.status for n, lead in leads.items()}  # type: ignore[union-attr]
     counts: dict[str, int] = defaultdict(int)
     for status in statuses.values():
@@ -139,7 +147,7 @@ def test_busy_hour_keeps_every_invariant(start_line: Callable[..., Line]):  # no
     # Every lead is final or pending; the waiting ones are exactly the waiting line, in
     # the order of their fixed scores.
     assert set(statuses.values()) <= FINAL | PENDING, counts
-    waiting = dict(line.r.zrange(keys.WAITING_ALL, 0, -1, withscores=True))
+    waiting = dict(waiting_line)
     waiting_leads = {lead.id for lead in leads.values() if lead.status == "waiting"}  # type: ignore[union-attr]
     assert set(waiting) == waiting_leads
     settings_like = line.workers.env
