@@ -6,6 +6,7 @@ Any error still answers the caller with TwiML (an apology and a safe path), neve
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from flask import Blueprint, Response, request, url_for
@@ -14,9 +15,9 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from hotline.services import get_redis, get_settings, services
 from hotline.signatures import signature_is_valid
-from hotline.twiml import twiml
+from hotline.twiml import empty_twiml, twiml
 from routing import callbacks, intake, prompts
-from routing.ivr import Phrase, Turn
+from routing.ivr import Menu, Phrase, Turn
 from workers import jobs
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def inbound_status() -> Response:
     )
     if lead is not None:
         _request_match()
-    return twiml(VoiceResponse())
+    return empty_twiml()
 
 
 def _call_sid() -> str:
@@ -126,30 +127,52 @@ def _say(verb: VoiceResponse | Gather, phrase: Phrase, language: str) -> None:
 
 def _ivr_twiml(turn: Turn) -> Response:
     """An IVR turn as TwiML: its prompts inside a DTMF-only Gather (falling through to the
-    same step without Digits on a timeout), or its prompts and a Hangup."""
+    same step without Digits on a timeout), or its prompts and a Hangup.
+
+    Most turns are fixed menus (no number, place or wait in them), so their documents are
+    rendered once per process and reused; a turn with anything of the caller's in it is
+    rendered for that caller and never kept.
+    """
+    url = _step_url(turn.menu.step.value) if turn.menu is not None else ""
+    if any(phrase.params for phrase in turn.say):
+        body = _render_ivr(turn.say, turn.menu, turn.state.language, url)
+    else:
+        keys_ = tuple((phrase.key, phrase.language) for phrase in turn.say)
+        body = _fixed_ivr_twiml(keys_, turn.menu, turn.state.language, url)
+    return Response(body, mimetype="text/xml")
+
+
+@functools.lru_cache(maxsize=512)
+def _fixed_ivr_twiml(
+    phrases: tuple[tuple[str, str | None], ...], menu: Menu | None, language: str, url: str
+) -> str:
+    """``_render_ivr`` of a turn whose phrases, (key, language) pairs, have no parameters."""
+    say = tuple(Phrase(key, language=lang) for key, lang in phrases)
+    return _render_ivr(say, menu, language, url)
+
+
+def _render_ivr(say: tuple[Phrase, ...], menu: Menu | None, language: str, url: str) -> str:
     response = VoiceResponse()
-    language = turn.state.language
-    if turn.menu is None:
-        for phrase in turn.say:
+    if menu is None:
+        for phrase in say:
             _say(response, phrase, language)
         response.hangup()
-        return twiml(response)
-    url = _step_url(turn.menu.step.value)
+        return str(response)
     options: dict[str, object] = {}
-    if turn.menu.finish_on_key:
-        options["finish_on_key"] = turn.menu.finish_on_key
+    if menu.finish_on_key:
+        options["finish_on_key"] = menu.finish_on_key
     gather = response.gather(
         action=url,
         method="POST",
         input="dtmf",
-        num_digits=turn.menu.num_digits,
-        timeout=turn.menu.timeout,
+        num_digits=menu.num_digits,
+        timeout=menu.timeout,
         **options,
     )
-    for phrase in turn.say:
+    for phrase in say:
         _say(gather, phrase, language)
     response.redirect(url, method="POST")
-    return twiml(response)
+    return str(response)
 
 
 # --- Callback calls: counselor and caller legs (issue: routing) ----------------------
@@ -397,10 +420,10 @@ def callback_counselor_status(reservation_id: str) -> Response:
     r, settings = get_redis(), get_settings()
     status = request.form.get("CallStatus", "")
     if not callbacks.first_news(r, reservation_id, "counselor", request.form.get("SequenceNumber")):
-        return twiml(VoiceResponse())
+        return empty_twiml()
     res = callbacks.get_reservation(r, reservation_id)
     if res is None:
-        return twiml(VoiceResponse())
+        return empty_twiml()
     if status in NOT_ANSWERED or status == "completed":
         # Whatever the state, this phone has hung up: once the state machine is done with
         # this news, the counselor may be rung again.
@@ -410,7 +433,7 @@ def callback_counselor_status(reservation_id: str) -> Response:
             _request_match()
     elif status in ("initiated", "ringing", "queued") and res.active:
         callbacks.call_placed(r, settings, reservation_id, request.form.get("CallSid", ""))
-    return twiml(VoiceResponse())
+    return empty_twiml()
 
 
 def _counselor_leg_final(res: callbacks.Reservation, status: str) -> bool:
@@ -433,4 +456,4 @@ def _counselor_leg_final(res: callbacks.Reservation, status: str) -> bool:
 def callback_caller_status(reservation_id: str) -> Response:
     """Status callbacks of the caller's leg: the Dial's action decides; this only logs."""
     log.info("reservation %s caller leg %s", reservation_id, request.form.get("CallStatus"))
-    return twiml(VoiceResponse())
+    return empty_twiml()

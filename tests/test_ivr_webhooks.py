@@ -143,6 +143,23 @@ def test_the_wait_given_is_the_queue_estimate(dial_in: Any, r: redis.Redis) -> N
 # --- the callback number -----------------------------------------------------------------
 
 
+def test_each_caller_hears_their_own_number_and_the_same_menus(dial_in: Any) -> None:
+    """Fixed menus are rendered once per process; what holds a caller's data never is."""
+    heard = []
+    for number in (NUMBER, "+13125550188"):
+        caller = dial_in(number)
+        caller.dials()
+        menus = []
+        for key in ("1", "1", "2", "3"):
+            caller.presses(key)
+            menus.append((caller.said, caller.gather.get("action")))
+        heard.append((menus[:-1], menus[-1][0]))
+    (first_menus, first_read_back), (second_menus, second_read_back) = heard
+    assert first_menus == second_menus
+    assert "0 1 4 7" in first_read_back and "0 1 8 8" not in first_read_back
+    assert "0 1 8 8" in second_read_back and "0 1 4 7" not in second_read_back
+
+
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_a_different_number_is_keyed_read_back_and_confirmed(
     dial_in: Any, r: redis.Redis, language: str
