@@ -168,6 +168,7 @@ def run(quick: bool = False) -> Result:
             wait_http(ivr_base + "/healthz", ivr)
             wait_http(bare_base + "/healthz", bare)
             check_walk(ivr_base, r, 1)
+            ping_us = redis_round_trip_us(r)
             # Warm both (imports, first requests, pools) and size the runs from the IVR's pace.
             parts, next_call = partitions(2, 600 if quick else 3000)
             warm = load(ivr_base, parts, 16, 1, workdir, wrk)
@@ -236,6 +237,7 @@ def run(quick: bool = False) -> Result:
                 str(sum(x.errors for x in rs)),
             ]
         )
+    result.add("Redis round trip (PING, median of 2,000, one client)", round(ping_us), "us")
     for connections in CONNECTIONS:
         ivr_runs, bare_runs = runs[("ivr", connections)], runs[("bare", connections)]
         ivr_rps = median([x.rps for x in ivr_runs])
@@ -295,6 +297,17 @@ def run(quick: bool = False) -> Result:
             errors == 0,
         )
     return result
+
+
+def redis_round_trip_us(r: redis.Redis, count: int = 2000) -> float:
+    """Median microseconds of one PING on this machine: the floor under each of the IVR's
+    Redis round trips (a menu step makes two), which the bare endpoint never pays."""
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        r.ping()
+        samples.append((time.perf_counter() - started) * 1e6)
+    return median(samples)
 
 
 def _web_concurrency(env: dict[str, str]) -> int:
