@@ -11,6 +11,7 @@ from flask_login import current_user
 from hotline import audit, users
 from hotline.auth import admin_required
 from hotline.services import get_redis
+from routing import counselors as cs
 from routing.counselors import CounselorError, create_counselor, get_counselor, list_counselors
 from routing.leads import INSURANCE, LANGUAGES
 from routing.phones import InvalidNumber, parse_number
@@ -139,6 +140,24 @@ def add_counselor() -> Any:
     if error is not None:
         return _page(form=form, counselor_error=error), 400
     flash(f"Counselor {counselor.name} added as {counselor.id}.", "success")
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/counselors/<counselor_id>/retire")
+@admin_required
+def retire_counselor(counselor_id: str) -> Any:
+    """A counselor who has left: out of rotation and every list, their accounts switched
+    off; the record is kept, since lead histories name them."""
+    r = get_redis()
+    counselor = get_counselor(r, counselor_id)
+    if counselor is None:
+        abort(404)
+    if not cs.retire_counselor(r, counselor):
+        message = f"{counselor.name} is {counselor.status}: retire them when the call ends."
+        return _page(counselor_error=message), 409
+    switched_off = [u.username for u in users.release_counselor(r, counselor_id)]
+    note = f" Accounts switched off or unlinked: {', '.join(switched_off)}." if switched_off else ""
+    flash(f"Counselor {counselor.name} ({counselor.id}) retired.{note}", "success")
     return redirect(url_for("admin.index"))
 
 

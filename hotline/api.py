@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from hotline import audit
+from hotline import audit, users
 from hotline.services import get_redis, get_settings, services
 from routing import counselors as cs
 from routing import queue
@@ -122,6 +122,22 @@ def get_counselor(counselor_id: str) -> Response:
     if counselor is None:
         raise ApiError(404, "not_found", f"no counselor {counselor_id}")
     return jsonify(counselor.public())
+
+
+@bp.delete("/counselors/<counselor_id>")
+def retire_counselor(counselor_id: str) -> tuple[str, int]:
+    """Retire a counselor who has left: out of rotation and every list, their accounts
+    switched off, the record kept for lead histories. 409 while on a call."""
+    r = get_redis()
+    counselor = cs.get_counselor(r, counselor_id)
+    if counselor is None:
+        raise ApiError(404, "not_found", f"no counselor {counselor_id}")
+    if not cs.retire_counselor(r, counselor):
+        raise ApiError(
+            409, "conflict", f"counselor is {counselor.status}; try again when the call ends"
+        )
+    users.release_counselor(r, counselor_id)
+    return "", 204
 
 
 @bp.post("/counselors/<counselor_id>/status")

@@ -200,6 +200,20 @@ def update_user(
     return user
 
 
+def release_counselor(r: Redis, counselor_id: str) -> list[User]:
+    """A counselor has been retired: counselor accounts linked to them are switched off
+    (such an account must have a counselor), any other account is unlinked."""
+    changed = []
+    for user in all_users(r):
+        if user.counselor_id != counselor_id:
+            continue
+        if user.role == Role.COUNSELOR.value:
+            changed.append(update_user(r, user.id, active=False))
+        else:
+            changed.append(update_user(r, user.id, counselor_id=""))
+    return changed
+
+
 def count_admins(r: Redis) -> int:
     """Active admins (the last one cannot be switched off or demoted)."""
     return sum(1 for u in all_users(r) if u.active and u.role == Role.ADMIN.value)

@@ -25,6 +25,7 @@ class CounselorStatus(StrEnum):
     ON_CALL = "on_call"  # accepted a callback; the caller is being dialed or is bridged
     WRAP_UP = "wrap_up"  # after a bridged call, until WRAPUP_SECONDS have passed
     MISSED = "missed"  # idle again after missing an offer (MAX_MISSED_OFFERS -> offline)
+    RETIRED = "retired"  # no longer works here: out of every list, kept for lead histories
 
 
 #: Statuses matching may pick a counselor in.
@@ -229,6 +230,25 @@ def make_offline(
         status_reason=reason,
         reservation="",
     )
+
+
+def retire_counselor(r: Redis, counselor: Counselor, now: float | None = None) -> bool:
+    """A counselor who has left: out of rotation and off every list, their record kept
+    (lead histories name them). False while they are on a call or being dialed; retiring
+    twice is not an error."""
+    retired = CounselorStatus.RETIRED.value
+    changed = set_state(
+        r,
+        counselor,
+        (*NOT_ON_A_CALL, retired),
+        retired,
+        now=now,
+        status_reason="retired",
+        reservation="",
+    )
+    if changed:
+        r.srem(keys.COUNSELORS, counselor.id)
+    return changed
 
 
 def end_wrapup(r: Redis, counselor_id: str, now: float | None = None) -> bool:

@@ -13,7 +13,9 @@ import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
+from hotline import users
 from hotline.services import Services
+from routing import callbacks, matching
 from routing import counselors as cs
 from routing.leads import Lead, save_lead
 from routing.queue import add_waiting
@@ -149,6 +151,31 @@ def test_status_changes_and_matching(
     assert len(jobs.request_match(services)) == 1
     busy = api.post(f"/api/counselors/{cid}/status", {"status": "offline"})
     assert busy.status_code == 409 and "reserved" in busy.json["message"]
+
+
+def test_retire_a_counselor(api: Api, r: redis.Redis, settings: Settings) -> None:
+    cid = new_counselor(api)["id"]
+    account = users.create_user(r, "ana", "correct horse battery", "counselor", counselor_id=cid)
+    assert api.client.delete(f"/api/counselors/{cid}").status_code == 401  # token required
+    assert api.client.delete("/api/counselors/C9999", headers=AUTH).status_code == 404
+    api.post(f"/api/counselors/{cid}/status", {"status": "available"})
+    # Being dialed: not now.
+    lead = Lead(
+        id="L000001", call_sid="CA1", phone="+12125550123", insurance="medicaid", first_call_at=1.0
+    )
+    save_lead(r, lead)
+    add_waiting(r, settings, lead)
+    [reservation] = matching.match(r, settings)
+    busy = api.client.delete(f"/api/counselors/{cid}", headers=AUTH)
+    assert busy.status_code == 409 and "reserved" in busy.json["message"]
+    callbacks.counselor_missed(r, settings, reservation, "no-answer")
+    gone = api.client.delete(f"/api/counselors/{cid}", headers=AUTH)
+    assert gone.status_code == 204 and gone.get_data() == b""
+    assert api.get("/api/counselors").json["counselors"] == []
+    assert api.get(f"/api/counselors/{cid}").json["status"] == "retired"
+    assert api.post(f"/api/counselors/{cid}/status", {"status": "available"}).status_code == 409
+    assert users.get_user(r, account.id).active is False  # their account is switched off
+    assert api.client.delete(f"/api/counselors/{cid}", headers=AUTH).status_code == 204
 
 
 def test_offline_with_reason(api: Api) -> None:

@@ -122,6 +122,37 @@ def test_admin_adds_counselors(auth: AuthActions, client: FlaskClient, r: Redis)
     )
 
 
+def test_admin_retires_a_counselor_who_has_left(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    auth.as_role("admin")
+    dana = floor.counselor("Dana", available=False)
+    account = users.create_user(r, "dana", WEB_PASSWORD, "counselor", counselor_id=dana.id)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Retire Dana" in page
+    done = admin_post(auth, client, f"/admin/counselors/{dana.id}/retire")
+    assert done.status_code == 302
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Counselor Dana" in page and "retired" in page and "dana" in page
+    assert "Retire Dana" not in page and list_counselors(r) == []
+    assert users.get_user(r, account.id).active is False
+    assert admin_post(auth, client, "/admin/counselors/C9999/retire").status_code == 404
+
+
+def test_a_counselor_on_a_call_is_not_retired(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    auth.as_role("admin")
+    dana = floor.counselor("Dana")
+    floor.caller_waiting()
+    [reservation] = floor.offer()
+    floor.bridge(reservation)
+    refused = admin_post(auth, client, f"/admin/counselors/{dana.id}/retire")
+    assert refused.status_code == 409
+    assert "retire them when the call ends" in refused.get_data(as_text=True)
+    assert [c.id for c in list_counselors(r)] == [dana.id]
+
+
 def test_supervisors_cannot_manage_accounts(
     auth: AuthActions, client: FlaskClient, r: Redis
 ) -> None:

@@ -49,6 +49,28 @@ def test_offline_leaves_every_idle_set_and_keeps_the_reason(r: redis.Redis) -> N
     assert idle_sets_of(r, c.id) == set()
 
 
+def test_a_retired_counselor_leaves_rotation_and_every_list(r: redis.Redis) -> None:
+    c = cs.create_counselor(r, "Ana", "+13125550199", ["en"])
+    stays = cs.create_counselor(r, "Bo", "+13125550198", ["en"])
+    cs.make_available(r, c)
+    assert cs.retire_counselor(r, c)
+    assert idle_sets_of(r, c.id) == set()
+    assert [x.id for x in cs.list_counselors(r)] == [stays.id]
+    kept = cs.get_counselor(r, c.id)  # lead histories still name them
+    assert (kept.name, kept.status) == ("Ana", "retired")
+    assert not cs.make_available(r, kept)  # a retired counselor cannot be dialed again
+    assert idle_sets_of(r, c.id) == set()
+    assert cs.retire_counselor(r, kept)  # twice is not an error
+
+
+def test_a_counselor_on_a_call_cannot_be_retired(r: redis.Redis) -> None:
+    c = cs.create_counselor(r, "Ana", "+13125550199", ["en"])
+    assert cs.set_state(r, c, ("offline",), "on_call", reservation="R000001")
+    assert not cs.retire_counselor(r, c)
+    assert [x.id for x in cs.list_counselors(r)] == [c.id]
+    assert cs.get_counselor(r, c.id).status == "on_call"
+
+
 @pytest.mark.parametrize(
     ("languages", "insurance", "word"),
     [
