@@ -11,9 +11,10 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import time
+from datetime import time, tzinfo
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
@@ -63,6 +64,9 @@ class Settings:
     calling_hours: CallingHours = field(
         default_factory=lambda: CallingHours(time(8, 0), time(21, 0))
     )
+    #: The call center's time zone (IANA name, REPORT_TIME_ZONE): where the dashboard's
+    #: days and hours begin, so "today" is the supervisors' today.
+    report_time_zone: tzinfo = field(default_factory=lambda: ZoneInfo("America/New_York"))
     #: Outbound calls per second allowed by the Twilio account (CALLS_PER_SECOND).
     calls_per_second: float = 1.0
     #: Seconds a callback waits for an insurance specialist before any counselor may take it.
@@ -192,6 +196,14 @@ def load_settings(environ: Mapping[str, str], *, dev: bool = False) -> Settings:
     except ValueError as exc:
         raise SettingsError(f"CALLING_HOURS: {exc}") from None
 
+    zone_name = env.get("REPORT_TIME_ZONE", "America/New_York")
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"REPORT_TIME_ZONE: {zone_name!r} is not a time zone (e.g. America/Chicago)"
+        ) from None
+
     cps_raw = env.get("CALLS_PER_SECOND", "1")
     try:
         cps = float(cps_raw)
@@ -231,6 +243,7 @@ def load_settings(environ: Mapping[str, str], *, dev: bool = False) -> Settings:
         hotline_api_token=secrets_needed["HOTLINE_API_TOKEN"],
         secret_key=secrets_needed["SECRET_KEY"],
         calling_hours=hours,
+        report_time_zone=zone,
         calls_per_second=cps,
         widen_after_seconds=_int(env, "WIDEN_AFTER_SECONDS", 120),
         lease_seconds=_int(env, "LEASE_SECONDS", 120, minimum=5),

@@ -16,7 +16,7 @@ import hashlib
 import io
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -63,6 +63,7 @@ STATE_NAMES = {
     "missed": "Missed an offer",
     "offline": "Offline",
     "break": "On break",
+    "retired": "Retired",
 }
 
 
@@ -86,10 +87,11 @@ def duration(seconds: float | None) -> str:
 
 @bp.app_template_filter("clock")
 def clock(at: float | None) -> str:
-    """A Unix time as "YYYY-MM-DD HH:MM UTC"."""
+    """A Unix time in the call center's time zone, as "YYYY-MM-DD HH:MM EST"."""
     if not at:
         return "–"
-    return datetime.fromtimestamp(float(at), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    zone = get_settings().report_time_zone
+    return datetime.fromtimestamp(float(at), zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 @bp.app_context_processor
@@ -102,6 +104,8 @@ def names() -> dict[str, Any]:
         "DISPOSITION_LABELS": {d.value: label for d, label in dispositions.LABELS.items()},
         # The navigation links only to pages this app really has (try-it is optional).
         "has_endpoint": lambda name: name in current_app.view_functions,
+        # Reports' days and hours, and every clock shown, are in this zone.
+        "time_zone": str(get_settings().report_time_zone),
     }
 
 
@@ -286,7 +290,8 @@ def lead_detail(lead_id: str) -> Any:
 
 def _report() -> tuple[reports.Report | None, str | None, dict[str, str]]:
     now = time.time()
-    today = datetime.fromtimestamp(now, UTC).date()
+    zone = get_settings().report_time_zone
+    today = datetime.fromtimestamp(now, zone).date()
     chosen = {"from": request.args.get("from", ""), "to": request.args.get("to", "")}
     try:
         first, last = reports.parse_span(chosen["from"] or None, chosen["to"] or None, today)
@@ -294,7 +299,7 @@ def _report() -> tuple[reports.Report | None, str | None, dict[str, str]]:
         return None, str(exc), chosen
     chosen = {"from": first.isoformat(), "to": last.isoformat()}
     target = get_settings().service_level_seconds
-    return reports.report(get_redis(), first, last, target, now), None, chosen
+    return reports.report(get_redis(), first, last, target, now, zone), None, chosen
 
 
 @bp.get("/reports", endpoint="reports")

@@ -531,7 +531,7 @@ def caller_answered(r: Redis, settings: Settings, reservation_id: str, answered_
         )
         _record_attempt(r, lead.id, attempt, res, "connected", now)
         record_event(r, lead.id, "connected", reservation=res.id, counselor=res.counselor_id)
-        stats.incr(r, stats.CALLBACKS_CONNECTED)
+        stats.incr(r, settings.report_time_zone, stats.CALLBACKS_CONNECTED)
     return True
 
 
@@ -625,7 +625,7 @@ def schedule_retry(
             status_reason=f"not reached after {attempt} attempts",
         ):
             record_event(r, lead.id, "unreachable", attempts=attempt)
-            stats.incr(r, stats.UNREACHABLE)
+            stats.incr(r, settings.report_time_zone, stats.UNREACHABLE)
         return None
     lead.attempts = attempt
     due = next_call_time(lead, settings.calling_hours, now + retries[attempt - 1])

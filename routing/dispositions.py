@@ -127,7 +127,7 @@ def record(
         },
     )
     record_event(r, lead_id, "disposition", value=disposition.value, counselor=counselor_id)
-    stats.incr(r, counter_name(disposition.value), at=now)
+    stats.incr(r, settings.report_time_zone, counter_name(disposition.value), at=now)
     if disposition is Disposition.DO_NOT_CALL and lead.phone:
         r.sadd(keys.DO_NOT_CALL, do_not_call_digest(settings, lead.phone))
     if disposition is Disposition.CALL_BACK and callback_at is not None:

@@ -136,7 +136,7 @@ def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) ->
     if lead is None or lead.call_sid != call_sid or lead.status != LeadStatus.INTAKE:
         return None  # finished in the IVR, a pending caller's call, or not ours
     if not lead.phone:
-        fail_no_number(r, lead.id, abandoned=True)
+        fail_no_number(r, settings, lead.id, abandoned=True)
         return None
     queued, newly, _ = _complete(r, settings, lead.id, abandoned=True, read=data)
     return queued if newly else None
@@ -306,7 +306,7 @@ def _claim_call(
             pending_key(settings, phone) if phone else keys.CALL_LEAD.format(call_sid),
             keys.LEAD_SEQ,
             keys.LEADS_BY_TIME,
-            stats.day_key(now),
+            stats.day_key(settings.report_time_zone, now),
             keys.IVR_SESSION.format(call_sid),
         ],
         [
@@ -342,7 +342,7 @@ def _finish(
         lead, newly, place = _complete(r, settings, lead_id, read=read)
         return replace(turn, say=_closing(r, lead, language, place), queued=newly)
     if turn.finish is Finish.NO_NUMBER:
-        fail_no_number(r, lead_id)
+        fail_no_number(r, settings, lead_id)
         hotline = spoken_digits(national_digits(settings.hotline_number))
         return replace(turn, say=(Phrase("no_number", {"hotline": hotline}),))
     if turn.finish is Finish.CANCEL:
@@ -393,7 +393,7 @@ def _complete(
         lead = Lead.from_redis(data)
         if abandoned and lead.phone and dispositions.is_do_not_call(r, settings, lead.phone):
             # They asked not to be called and did not give consent again on this call.
-            fail_no_number(r, lead_id, abandoned=True, reason=DO_NOT_CALL)
+            fail_no_number(r, settings, lead_id, abandoned=True, reason=DO_NOT_CALL)
             return get_lead(r, lead_id), False, None
         if lead.status != LeadStatus.INTAKE or not lead.phone:
             return _requeue_if_lost(r, settings, lead), False, None
@@ -439,7 +439,7 @@ def _queue_if_unchanged(
             pending_key(settings, lead.phone),
             keys.LEAD_EVENTS.format(lead.id),
             keys.DO_NOT_CALL,
-            stats.day_key(now),
+            stats.day_key(settings.report_time_zone, now),
         ],
         [
             repr(score),
@@ -470,7 +470,12 @@ def _requeue_if_lost(r: Redis, settings: Settings, lead: Lead) -> Lead:
 
 
 def fail_no_number(
-    r: Redis, lead_id: str, *, abandoned: bool = False, reason: str | None = None
+    r: Redis,
+    settings: Settings,
+    lead_id: str,
+    *,
+    abandoned: bool = False,
+    reason: str | None = None,
 ) -> None:
     """Record that the IVR ended with no number we may call back (nothing is queued)."""
     reason = reason or NO_CALLBACK_NUMBER
@@ -496,7 +501,7 @@ def fail_no_number(
             except WatchError:
                 continue
     record_event(r, lead_id, "failed", reason=reason, ivr_abandoned=abandoned)
-    stats.incr(r, reason)
+    stats.incr(r, settings.report_time_zone, reason)
     log.info("lead %s not queued: %s (%s)", lead_id, reason, "hung up" if abandoned else "IVR")
 
 

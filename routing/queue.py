@@ -133,6 +133,6 @@ def snapshot(
             "reserved": int(r.zcard(keys.LEASES)),
             "retry_or_deferred": int(r.zcard(keys.DUE)),
             "counselors_by_status": by_status,
-            "today": stats.day(r, now),
+            "today": stats.day(r, settings.report_time_zone, now),
         },
     }

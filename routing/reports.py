@@ -1,6 +1,7 @@
 """Statistics for the dashboard and its CSV export: plain values in, plain values out.
 
-A day is a UTC day (the daily counters in routing.stats are kept by UTC date). Time to
+A day and an hour are the call center's (REPORT_TIME_ZONE, as the daily counters in
+routing.stats). Time to
 callback runs from the caller's first call to the moment a counselor was bridged to them.
 Service level is the share of decided leads called back within SERVICE_LEVEL_SECONDS,
 where a lead is decided once it was connected or has waited longer than the target
@@ -13,7 +14,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from redis import Redis
@@ -54,7 +55,7 @@ class LeadOutcome:
 
 @dataclass(frozen=True)
 class HourRow:
-    """One hour (UTC) of one or more days."""
+    """One hour (call center time) of one or more days."""
 
     hour: int
     leads: int = 0
@@ -145,15 +146,15 @@ def service_level(
     return (met / decided if decided else None), decided
 
 
-def by_hour(outcomes: Iterable[LeadOutcome]) -> list[HourRow]:
-    """Leads made and callbacks connected in each UTC hour of the day (0-23)."""
+def by_hour(outcomes: Iterable[LeadOutcome], zone: tzinfo) -> list[HourRow]:
+    """Leads made and callbacks connected in each hour of the day (0-23) in ``zone``."""
     made = [0] * 24
     connected = [0] * 24
     times: list[list[float]] = [[] for _ in range(24)]
     for o in outcomes:
-        made[_hour(o.created_at)] += 1
+        made[_hour(o.created_at, zone)] += 1
         if o.connected_at is not None and o.time_to_callback is not None:
-            h = _hour(o.connected_at)
+            h = _hour(o.connected_at, zone)
             connected[h] += 1
             times[h].append(o.time_to_callback)
     return [
@@ -169,8 +170,10 @@ def build_report(
     outcomes: Sequence[LeadOutcome],
     target_seconds: int,
     now: float,
+    zone: tzinfo,
 ) -> Report:
-    """Combine daily counters and lead outcomes into one Report."""
+    """Combine daily counters and lead outcomes into one Report (days and hours in
+    ``zone``)."""
 
     def total(name: str) -> int:
         return sum(c.get(name, 0) for c in counters_by_day.values())
@@ -180,7 +183,7 @@ def build_report(
     days = []
     for day in daterange(first_day, last_day):
         counters = counters_by_day.get(day, {})
-        day_outcomes = [o for o in outcomes if _day(o.created_at) == day]
+        day_outcomes = [o for o in outcomes if _day(o.created_at, zone) == day]
         day_ttc = [t for o in day_outcomes if (t := o.time_to_callback) is not None]
         day_level, _ = service_level(day_outcomes, target_seconds, now)
         days.append(
@@ -219,7 +222,7 @@ def build_report(
         service_level=level,
         service_level_seconds=target_seconds,
         decided=decided,
-        by_hour=by_hour(outcomes),
+        by_hour=by_hour(outcomes, zone),
         by_day=days,
         dispositions=dict(sorted(dispositions.items())),
     )
@@ -289,10 +292,11 @@ def connected_at(events: Iterable[dict[str, Any]]) -> float | None:
     return None
 
 
-def load_outcomes(r: Redis, first_day: date, last_day: date) -> list[LeadOutcome]:
-    """Every lead created in the span, with when it was connected."""
-    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp()
-    end = start + ((last_day - first_day).days + 1) * 86400
+def load_outcomes(r: Redis, first_day: date, last_day: date, zone: tzinfo) -> list[LeadOutcome]:
+    """Every lead created in the span (days in ``zone``), with when it was connected."""
+    start = datetime.combine(first_day, time(0), zone).timestamp()
+    # The next midnight, not 24 hours on: a day with a clock change is 23 or 25 hours long.
+    end = datetime.combine(last_day + timedelta(days=1), time(0), zone).timestamp()
     ids = r.zrangebyscore(keys.LEADS_BY_TIME, start, f"({end}")
     out: list[LeadOutcome] = []
     for chunk_start in range(0, len(ids), 500):
@@ -335,21 +339,24 @@ def load_counters(r: Redis, first_day: date, last_day: date) -> dict[date, dict[
     }
 
 
-def report(r: Redis, first_day: date, last_day: date, target_seconds: int, now: float) -> Report:
-    """Read the span from Redis and build its Report."""
+def report(
+    r: Redis, first_day: date, last_day: date, target_seconds: int, now: float, zone: tzinfo
+) -> Report:
+    """Read the span (days in ``zone``) from Redis and build its Report."""
     return build_report(
         first_day,
         last_day,
         load_counters(r, first_day, last_day),
-        load_outcomes(r, first_day, last_day),
+        load_outcomes(r, first_day, last_day, zone),
         target_seconds,
         now,
+        zone,
     )
 
 
-def _hour(at: float) -> int:
-    return datetime.fromtimestamp(at, UTC).hour
+def _hour(at: float, zone: tzinfo) -> int:
+    return datetime.fromtimestamp(at, zone).hour
 
 
-def _day(at: float) -> date:
-    return datetime.fromtimestamp(at, UTC).date()
+def _day(at: float, zone: tzinfo) -> date:
+    return datetime.fromtimestamp(at, zone).date()

@@ -1,9 +1,10 @@
-"""Daily counters (per UTC date) for the dashboard: calls, leads, outcomes."""
+"""Daily counters for the dashboard (calls, leads, outcomes), by date in the call center's
+time zone (REPORT_TIME_ZONE)."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 
 from redis import Redis
 
@@ -19,21 +20,21 @@ UNREACHABLE = "unreachable"  # leads whose every attempt failed
 RETENTION_SECONDS = 400 * 86400
 
 
-def day_key(at: float | None = None) -> str:
-    """The hash holding one UTC day's counters."""
-    day = datetime.fromtimestamp(time.time() if at is None else at, UTC).strftime("%Y-%m-%d")
+def day_key(zone: tzinfo, at: float | None = None) -> str:
+    """The hash holding the counters of the day (in ``zone``) that ``at`` falls on."""
+    day = datetime.fromtimestamp(time.time() if at is None else at, zone).strftime("%Y-%m-%d")
     return keys.DAILY_STATS.format(day)
 
 
-def incr(r: Redis, name: str, at: float | None = None, by: int = 1) -> None:
+def incr(r: Redis, zone: tzinfo, name: str, at: float | None = None, by: int = 1) -> None:
     """Add to one of the day's counters."""
-    key = day_key(at)
+    key = day_key(zone, at)
     pipe = r.pipeline()
     pipe.hincrby(key, name, by)
     pipe.expire(key, RETENTION_SECONDS)
     pipe.execute()
 
 
-def day(r: Redis, at: float | None = None) -> dict[str, int]:
+def day(r: Redis, zone: tzinfo, at: float | None = None) -> dict[str, int]:
     """One day's counters."""
-    return {k: int(v) for k, v in r.hgetall(day_key(at)).items()}
+    return {k: int(v) for k, v in r.hgetall(day_key(zone, at)).items()}

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -31,6 +32,9 @@ PUBLIC_BASE_URL = "https://hotline.example.org"
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 API_TOKEN = "test-api-token-0123456789"
+#: The call center's time zone in tests: not UTC, so a report that ignored it would show.
+TIME_ZONE = "America/Los_Angeles"
+ZONE = ZoneInfo(TIME_ZONE)
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +57,7 @@ def env(redis_server: RedisProcess) -> dict[str, str]:
         "HOTLINE_API_TOKEN": API_TOKEN,
         "SECRET_KEY": "test-secret-key-0123456789",
         "CALLING_HOURS": "00:00-23:59",
+        "REPORT_TIME_ZONE": TIME_ZONE,
         "LOG_LEVEL": "INFO",
     }
 

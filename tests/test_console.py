@@ -20,7 +20,7 @@ from routing import dispositions, keys, stats
 from routing.counselors import get_counselor, make_available
 from routing.leads import get_lead, lead_events
 from settings import Settings
-from tests.conftest import AuthActions, Floor
+from tests.conftest import ZONE, AuthActions, Floor
 
 
 def post_state(auth: AuthActions, client: FlaskClient, state: str, **extra: str) -> Any:
@@ -150,7 +150,7 @@ def test_after_the_call_the_disposition_form_shows_and_submitting_ends_wrap_up(
         user.counselor_id,
     )
     assert "disposition-form" not in call_box(client)
-    assert stats.day(r).get("disposition:referred") == 1  # counted for the reports
+    assert stats.day(r, ZONE).get("disposition:referred") == 1  # counted for the reports
     again = dispose(auth, client, lead.id, value="wrong_number")  # a second tab, say
     assert again.status_code == 302
     page = client.get("/console/").get_data(as_text=True)

@@ -15,7 +15,7 @@ from routing import intake, keys, queue, stats
 from routing.leads import Lead, LeadStatus, get_lead, lead_events, save_lead
 from settings import Settings, load_settings
 from tests.callers import Caller
-from tests.conftest import Twilio, parse_twiml
+from tests.conftest import ZONE, Twilio, parse_twiml
 
 NUMBER = "+12125550147"
 
@@ -75,7 +75,7 @@ def test_hang_up_mid_ivr_still_queues_the_caller_flagged(
     )
     assert lead.phone == NUMBER
     assert r.zscore(queue.bucket_key(language, insurance), lead.id) is not None
-    day = stats.day(r)
+    day = stats.day(r, ZONE)
     assert day[stats.IVR_ABANDONED] == 1 and day[stats.LEADS_CREATED] == 1
     assert [e["ivr_abandoned"] for e in lead_events(r, lead.id) if e["event"] == "waiting"] == [
         True
@@ -107,7 +107,7 @@ def test_hang_up_after_declining_the_caller_id_queues_nothing(dial_in: Any, r: r
     assert (lead.status, lead.status_reason) == (LeadStatus.FAILED, "no_callback_number")
     assert lead.ivr_abandoned
     assert queue.waiting_count(r) == 0
-    assert stats.day(r)["no_callback_number"] == 1
+    assert stats.day(r, ZONE)["no_callback_number"] == 1
 
 
 @pytest.mark.parametrize("pressed", [[], ["1", "1", "1", "5"], ["1", "1", "1", "5", "12"]])
@@ -151,7 +151,7 @@ def test_hang_up_after_the_ivr_changes_nothing(dial_in: Any, r: redis.Redis) -> 
         False,
         before.consent_at,
     )
-    assert stats.day(r)[stats.LEADS_CREATED] == 1
+    assert stats.day(r, ZONE)[stats.LEADS_CREATED] == 1
 
 
 def test_repeated_hang_up_queues_once(dial_in: Any, r: redis.Redis) -> None:
@@ -161,7 +161,7 @@ def test_repeated_hang_up_queues_once(dial_in: Any, r: redis.Redis) -> None:
     caller.hangs_up()
     caller.hangs_up()
     assert queue.waiting_count(r) == 1
-    day = stats.day(r)
+    day = stats.day(r, ZONE)
     assert day[stats.IVR_ABANDONED] == 1 and day[stats.LEADS_CREATED] == 1
 
 

@@ -11,7 +11,7 @@ import redis
 from routing import keys, queue, stats
 from routing.leads import LeadStatus, get_lead, lead_events
 from tests.callers import Caller
-from tests.conftest import PUBLIC_BASE_URL, Twilio, parse_twiml
+from tests.conftest import PUBLIC_BASE_URL, ZONE, Twilio, parse_twiml
 
 NUMBER = "+12125550147"
 LOCALES = {"en": "en-US", "es": "es-US"}
@@ -88,7 +88,7 @@ def test_complete_ivr_queues_the_lead_and_gives_place_and_wait(
     assert lead.call_sid == caller.call_sid
     assert queue.position(r, lead.id) == 1
     assert r.zscore(queue.bucket_key(language, "medicaid"), lead.id) is not None
-    day = stats.day(r)
+    day = stats.day(r, ZONE)
     assert day[stats.CALLS_RECEIVED] == 1 and day[stats.LEADS_CREATED] == 1
     assert stats.IVR_ABANDONED not in day
 
@@ -236,7 +236,7 @@ def test_no_valid_number_after_three_tries_apologises_and_records_it(
     lead = lead_of(r, caller)
     assert (lead.status, lead.status_reason) == (LeadStatus.FAILED, "no_callback_number")
     assert queue.waiting_count(r) == 0
-    assert stats.day(r)["no_callback_number"] == 1
+    assert stats.day(r, ZONE)["no_callback_number"] == 1
     assert "failed" in [e["event"] for e in lead_events(r, lead.id)]
 
 
@@ -322,7 +322,7 @@ def test_duplicate_delivery_of_the_voice_url_makes_one_lead(dial_in: Any, r: red
     first = caller.dials()
     again = caller.dials()
     assert [s.text for s in again.iter("Say")] == [s.text for s in first.iter("Say")]
-    assert len(leads(r)) == 1 and stats.day(r)[stats.CALLS_RECEIVED] == 1
+    assert len(leads(r)) == 1 and stats.day(r, ZONE)[stats.CALLS_RECEIVED] == 1
     caller.answers("2", "1")
     caller.dials()  # a late retry mid-IVR: the caller is where they were
     assert caller.step == "urgency" and caller.languages == {"es-US"}
@@ -351,7 +351,7 @@ def test_the_final_step_repeated_gives_the_same_closing_and_queues_once(
     closing = caller.said
     again = parse_twiml(caller.twilio.post("/twilio/ivr/caller-id", caller.params(Digits="1")))
     assert " ".join(s.text for s in again.iter("Say")) == closing
-    assert queue.waiting_count(r) == 1 and stats.day(r)[stats.LEADS_CREATED] == 1
+    assert queue.waiting_count(r) == 1 and stats.day(r, ZONE)[stats.LEADS_CREATED] == 1
 
 
 def test_unknown_call_sid_at_a_step_restarts_politely(twilio: Twilio, r: redis.Redis) -> None:

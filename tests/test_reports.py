@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
@@ -13,7 +15,7 @@ from redis import Redis
 from routing import reports, stats
 from routing.leads import record_event
 from routing.reports import LeadOutcome
-from tests.conftest import AuthActions, Floor
+from tests.conftest import ZONE, AuthActions, Floor
 
 DAY = date(2026, 3, 2)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()  # 09:00 UTC
@@ -58,12 +60,16 @@ def test_service_level_counts_only_decided_leads() -> None:
     assert reports.service_level([], 900, now) == (None, 0)
 
 
-def test_by_hour_places_leads_and_connections_in_utc_hours() -> None:
-    rows = reports.by_hour([outcome(1, 600), outcome(2, 3600), outcome(3, None, "waiting")])
+def test_by_hour_places_leads_and_connections_in_the_call_centers_hours() -> None:
+    outcomes = [outcome(1, 600), outcome(2, 3600), outcome(3, None, "waiting")]
+    rows = reports.by_hour(outcomes, UTC)
     assert rows[9].leads == 3
     assert (rows[9].connected, rows[9].median_seconds) == (1, 600)
     assert (rows[10].connected, rows[10].median_seconds) == (1, 3600)
     assert sum(r.leads for r in rows) == 3
+    # 09:00 UTC on 2 March is 04:00 in New York (EST).
+    rows = reports.by_hour(outcomes, ZoneInfo("America/New_York"))
+    assert (rows[4].leads, rows[4].connected, rows[5].connected) == (3, 1, 1)
 
 
 def test_report_combines_counters_and_outcomes() -> None:
@@ -77,7 +83,7 @@ def test_report_combines_counters_and_outcomes() -> None:
         }
     }
     outs = [outcome(1, 120), outcome(2, 2000), outcome(3, None, "unreachable")]
-    rep = reports.build_report(DAY, DAY, counters, outs, 900, T0 + 86400)
+    rep = reports.build_report(DAY, DAY, counters, outs, 900, T0 + 86400, UTC)
     assert (rep.calls_received, rep.leads, rep.abandoned_in_ivr) == (7, 4, 1)
     assert (rep.callbacks_connected, rep.unreachable) == (2, 1)
     assert rep.median_seconds == 1060 and rep.p90_seconds == 2000
@@ -104,9 +110,9 @@ def test_bad_spans_are_refused_with_a_reason(first: str, last: str | None, messa
 def test_report_reads_redis(r: Redis, floor: Floor) -> None:
     lead = floor.caller_waiting(ago=600)
     record_event(r, lead.id, "connected", reservation="R000001", counselor="C0001")
-    stats.incr(r, stats.CALLS_RECEIVED)
-    today = datetime.now(UTC).date()
-    rep = reports.report(r, today, today, 900, lead.created_at + 3600)
+    stats.incr(r, ZONE, stats.CALLS_RECEIVED)
+    today = datetime.now(ZONE).date()
+    rep = reports.report(r, today, today, 900, lead.created_at + 3600, ZONE)
     assert rep.calls_received == 1
     assert rep.median_seconds is not None and 590 <= rep.median_seconds <= 700
     assert rep.service_level == 1.0
@@ -114,11 +120,11 @@ def test_report_reads_redis(r: Redis, floor: Floor) -> None:
 
 def test_reports_page_and_csv(auth: AuthActions, client: FlaskClient, r: Redis) -> None:
     auth.as_role("supervisor")
-    stats.incr(r, stats.CALLS_RECEIVED, by=3)
+    stats.incr(r, ZONE, stats.CALLS_RECEIVED, by=3)
     page = client.get("/dashboard/reports")
     assert page.status_code == 200
     assert '<b id="r-calls">3</b>' in page.get_data(as_text=True)
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(ZONE).date().isoformat()
     response = client.get(f"/dashboard/reports.csv?from={today}&to={today}")
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -140,8 +146,29 @@ def test_reports_bad_dates_answer_400_with_a_message(
 
 def test_dispositions_are_counted_by_day() -> None:
     counters = {DAY: {"disposition:referred": 2, "disposition:wrong_number": 1}}
-    rep = reports.build_report(DAY, DAY, counters, [], 900, T0)
+    rep = reports.build_report(DAY, DAY, counters, [], 900, T0, UTC)
     assert rep.dispositions == {"referred": 2, "wrong_number": 1}
     header, row = reports.csv_rows(rep)
     assert row[header.index("disposition:referred")] == "2"
     assert row[header.index("disposition:do_not_call")] == "0"
+
+
+def test_a_day_is_the_call_centers_day_even_when_the_clocks_change(r: Redis, floor: Floor) -> None:
+    # 8 March 2026 is 23 hours long in Los Angeles (clocks go forward at 02:00).
+    late = datetime(2026, 3, 8, 23, 30, tzinfo=ZONE).timestamp()  # 06:30 UTC on 9 March
+    early = datetime(2026, 3, 8, 0, 15, tzinfo=ZONE).timestamp()  # 08:15 UTC on 8 March
+    for at in (late, early):
+        floor.caller_waiting(ago=time.time() - at)
+    stats.incr(r, ZONE, stats.CALLS_RECEIVED, at=late)
+    march_8 = reports.report(r, date(2026, 3, 8), date(2026, 3, 8), 900, late + 60, ZONE)
+    assert (march_8.calls_received, march_8.by_day[0]["day"]) == (1, "2026-03-08")
+    assert sum(h.leads for h in march_8.by_hour) == 2
+    assert (march_8.by_hour[23].leads, march_8.by_hour[0].leads) == (1, 1)
+    march_9 = reports.report(r, date(2026, 3, 9), date(2026, 3, 9), 900, late + 60, ZONE)
+    assert (march_9.calls_received, sum(h.leads for h in march_9.by_hour)) == (0, 0)
+
+
+def test_the_reports_page_names_its_time_zone(auth: AuthActions, client: FlaskClient) -> None:
+    auth.as_role("supervisor")
+    page = client.get("/dashboard/reports").get_data(as_text=True)
+    assert "By hour (America/Los_Angeles)" in page

@@ -21,6 +21,7 @@ def test_defaults() -> None:
     assert s.twilio_api_base_url == "https://api.twilio.com"
     assert (s.calling_hours.start.hour, s.calling_hours.end.hour) == (8, 21)
     assert s.retry_delays == (300, 900, 3600)
+    assert str(s.report_time_zone) == "America/New_York"
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,8 @@ def test_defaults() -> None:
         ("SECRET_KEY", "short"),
         ("CALLING_HOURS", "8am-9pm"),
         ("CALLING_HOURS", "25:00-21:00"),
+        ("REPORT_TIME_ZONE", "Mars/Olympus_Mons"),
+        ("REPORT_TIME_ZONE", "../../etc/passwd"),
         ("CALLS_PER_SECOND", "fast"),
         ("CALLS_PER_SECOND", "0"),
         ("RETRY_DELAYS", "5,x"),
