@@ -172,3 +172,4 @@ def test_the_reports_page_names_its_time_zone(auth: AuthActions, client: FlaskCl
     auth.as_role("supervisor")
     page = client.get("/dashboard/reports").get_data(as_text=True)
     assert "By hour (America/Los_Angeles)" in page
+    assert "(days in America/Los_Angeles)" in page and "UTC" not in page
