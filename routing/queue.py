@@ -13,7 +13,9 @@ from typing import Any
 from redis import Redis
 
 from routing import keys, stats
+from routing.counselors import FREE
 from routing.leads import INSURANCE, LANGUAGES, Lead, LeadStatus
+from routing.matching import run_script
 from settings import Settings
 
 #: Average minutes a callback occupies a counselor, for the estimate given to callers before
@@ -80,22 +82,16 @@ def estimate_wait_seconds(r: Redis, place: int) -> int:
     working now; one handle time per place while nobody is working, since we cannot
     promise more.
     """
-    recent = [int(x) for x in r.lrange(keys.HANDLE_TIMES, 0, -1)]
+    working, free, *times = run_script(
+        r,
+        "wait_inputs",
+        [keys.HANDLE_TIMES, keys.COUNSELORS],
+        [keys.COUNSELOR.format(""), " ".join(FREE)],
+    )
+    recent = [int(t) for t in times]
     handle = sum(recent) / len(recent) if recent else DEFAULT_HANDLE_SECONDS
-    working, free = _counselors_working(r)
-    ahead = max(0, place - free)
-    return max(60, int(ahead * handle / max(1, working)))
-
-
-def _counselors_working(r: Redis) -> tuple[int, int]:
-    """Counselors not offline (free, being dialed, on a call or in wrap-up), and of those
-    the ones free to take a callback now."""
-    ids = list(r.smembers(keys.COUNSELORS))  # type: ignore[arg-type]
-    pipe = r.pipeline(transaction=False)
-    for cid in ids:
-        pipe.hget(keys.COUNSELOR.format(cid), "status")
-    statuses = [status for status in pipe.execute() if status and status != "offline"]
-    return len(statuses), statuses.count("available")
+    ahead = max(0, place - int(free))
+    return max(60, int(ahead * handle / max(1, int(working))))
 
 
 def waiting_leads(r: Redis, limit: int = 200, offset: int = 0) -> list[Lead]:

@@ -185,3 +185,11 @@ def test_wait_estimate_uses_counselors_working_and_handle_times(r: redis.Redis) 
     assert estimate_wait_seconds(r, 3) == 60  # three free counselors: about a minute
     assert estimate_wait_seconds(r, 6) == (6 - 3) * 300 // 3  # three ahead beyond the free
     assert estimate_wait_seconds(r, 0) == 60
+    # One of them on a call (working, not free), one retired, one offline: one free of two.
+    on_call, retired, away = cs.list_counselors(r)
+    assert cs.set_state(r, on_call, ("available",), "on_call", reservation="R000001")
+    assert cs.retire_counselor(r, retired)
+    assert cs.make_offline(r, away)
+    assert estimate_wait_seconds(r, 3) == 3 * 300  # nobody free: a handle time each, 1 working
+    assert cs.make_available(r, away)
+    assert estimate_wait_seconds(r, 3) == (3 - 1) * 300 // 2
