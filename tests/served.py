@@ -154,8 +154,9 @@ def start_line(
         return Line(base, standin, r, workers)
 
     yield start
-    standin.stop()
+    # Workers first: a dial job running after the stand-in stopped would fail (and log it).
     workers.stop()
+    standin.stop()
     for server in servers:
         server.shutdown()
         server.server_close()
