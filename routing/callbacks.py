@@ -26,7 +26,7 @@ from routing import keys, stats
 from routing.counselors import Counselor, CounselorStatus, get_counselor, set_state
 from routing.hours import next_call_time
 from routing.leads import Lead, LeadStatus, get_lead, record_event
-from routing.matching import run_script
+from routing.matching import flat_pairs, run_script
 from routing.phones import InvalidNumber, mask, parse_number
 from routing.queue import bucket_key
 from settings import Settings
@@ -121,9 +121,7 @@ def transition(
     None if the reservation was elsewhere. ``lease``: "-" keep, None drop, a number set."""
     now = time.time() if now is None else now
     lease_arg = "" if lease is None else (lease if isinstance(lease, str) else repr(lease))
-    args: list[Any] = [" ".join(allowed), state, repr(now), lease_arg]
-    for name, value in fields.items():
-        args += [name, value]
+    args: list[Any] = [" ".join(allowed), state, repr(now), lease_arg, *flat_pairs(fields)]
     prev = run_script(
         r, "reservation_state", [keys.RESERVATION.format(reservation_id), keys.LEASES], args
     )
@@ -154,9 +152,15 @@ def _lead_state(
     **fields: Any,
 ) -> bool:
     now = time.time() if now is None else now
-    args: list[Any] = [" ".join(allowed), status, repr(now), mode, repr(value), holding]
-    for name, v in fields.items():
-        args += [name, v]
+    args: list[Any] = [
+        " ".join(allowed),
+        status,
+        repr(now),
+        mode,
+        repr(value),
+        holding,
+        *flat_pairs(fields),
+    ]
     keys_ = [
         keys.LEAD.format(lead.id),
         bucket_key(lead.language, lead.insurance),

@@ -12,7 +12,7 @@ from redis import Redis
 
 from routing import keys
 from routing.leads import INSURANCE, LANGUAGES
-from routing.matching import all_idle_keys, idle_key, run_script
+from routing.matching import all_idle_keys, flat_pairs, idle_key, run_script
 from routing.phones import mask
 
 
@@ -30,6 +30,8 @@ class CounselorStatus(StrEnum):
 
 #: Statuses matching may pick a counselor in.
 FREE = (CounselorStatus.AVAILABLE.value, CounselorStatus.MISSED.value)
+#: Statuses of counselors not working now (the wait estimate counts everyone else).
+OFF_DUTY = (CounselorStatus.OFFLINE.value, CounselorStatus.RETIRED.value)
 #: Statuses from which a counselor may be put offline at once (not in the middle of a call).
 NOT_ON_A_CALL = (
     CounselorStatus.OFFLINE.value,
@@ -196,9 +198,8 @@ def set_state(
         holding,
         "" if wrapup_until is None else repr(wrapup_until),
         indexes,
+        *flat_pairs(fields),
     ]
-    for name, value in fields.items():
-        args += [name, value]
     keys_ = [keys.COUNSELOR.format(counselor.id), keys.WRAPUPS, *every]
     return bool(run_script(r, "counselor_state", keys_, args))
 

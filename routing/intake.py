@@ -22,7 +22,6 @@ lead is queued, since they told us not to use it) and a keyed number once it is 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import fields, replace
@@ -44,8 +43,15 @@ from routing.ivr import (
     start,
     start_pending,
 )
-from routing.leads import PENDING_STATUSES, Lead, LeadStatus, get_lead, record_event
-from routing.matching import run_script
+from routing.leads import (
+    PENDING_STATUSES,
+    Lead,
+    LeadStatus,
+    get_lead,
+    history_entry,
+    record_event,
+)
+from routing.matching import flat_pairs, run_script
 from routing.phones import caller_id_number, mask, national_digits, number_digest
 from routing.prompts import spoken_digits, spoken_wait
 from settings import Settings
@@ -217,22 +223,12 @@ def _answer_pairs(state: State) -> list[str]:
         "phone": state.phone,
         "updated_at": str(time.time()),
     }
-    return _flat(answers)
+    return flat_pairs(answers)
 
 
 def _pairs_to_dict(flat: list[str]) -> dict[str, str]:
     """A field, value, field, value ... list (HGETALL inside a script) as a dict."""
     return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _flat(mapping: dict[str, str]) -> list[str]:
-    """A mapping as the field, value, field, value ... list HSET (and our scripts) take."""
-    return [item for pair in mapping.items() for item in pair]
-
-
-def _history_entry(event: str, **detail: Any) -> str:
-    """A lead history entry, as routing.leads.record_event writes it (for our scripts)."""
-    return json.dumps({"at": time.time(), "event": event, **detail})
 
 
 def _open(
@@ -320,9 +316,9 @@ def _claim_call(
             stats.CALLS_RECEIVED,
             stats.RETENTION_SECONDS,
             SESSION_TTL,
-            _history_entry("call_received", call_sid=call_sid),
+            history_entry("call_received", call_sid=call_sid),
             len(lead_fields),
-            *_flat(lead_fields),
+            *flat_pairs(lead_fields),
             *session,
         ],
     )
@@ -449,11 +445,11 @@ def _queue_if_unchanged(
             " ".join(counters),
             # A hang-up gave no consent, so it never lifts a do-not-call entry.
             "" if abandoned else dispositions.do_not_call_digest(settings, lead.phone),
-            _history_entry("waiting", ivr_abandoned=abandoned),
-            _history_entry("do_not_call_lifted"),
+            history_entry("waiting", ivr_abandoned=abandoned),
+            history_entry("do_not_call_lifted"),
             len(read),
-            *_flat(read),
-            *_flat(written),
+            *flat_pairs(read),
+            *flat_pairs(written),
         ],
     )
     return int(place)
@@ -533,8 +529,7 @@ def cancel(r: Redis, settings: Settings, lead_id: str) -> bool:
                     },
                 )
                 # Out of line in the same transaction: never cancelled yet still waiting.
-                pipe.zrem(queue.bucket_key(lead.language, lead.insurance), lead_id)
-                pipe.zrem(keys.WAITING_ALL, lead_id)
+                queue.leave_line(pipe, lead)
                 pipe.execute()
                 break
             except WatchError:

@@ -153,10 +153,14 @@ def save_lead(r: Redis, lead: Lead) -> None:
     r.hset(keys.LEAD.format(lead.id), mapping=lead.to_redis())
 
 
+def history_entry(event: str, **detail: Any) -> str:
+    """One entry of a lead's history as it is stored (also written by Lua scripts)."""
+    return json.dumps({"at": time.time(), "event": event, **detail})
+
+
 def record_event(r: Redis, lead_id: str, event: str, **detail: Any) -> None:
     """Append to a lead's history (no personal data in ``detail``)."""
-    entry = {"at": time.time(), "event": event, **detail}
-    r.rpush(keys.LEAD_EVENTS.format(lead_id), json.dumps(entry))
+    r.rpush(keys.LEAD_EVENTS.format(lead_id), history_entry(event, **detail))
 
 
 def lead_events(r: Redis, lead_id: str) -> list[dict[str, Any]]:

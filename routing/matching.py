@@ -9,6 +9,7 @@ number of web and worker processes calling it. Each assignment costs O(log n).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,11 @@ def _script(name: str) -> Script:
 def run_script(r: Redis, name: str, keys_: list[str], args: list[Any]) -> Any:
     """Run routing/lua/<name>.lua (loaded once per process, then EVALSHA)."""
     return _script(name)(keys=keys_, args=[str(a) for a in args], client=r)
+
+
+def flat_pairs(mapping: Mapping[str, Any]) -> list[Any]:
+    """A mapping as the field, value, field, value ... list HSET and our scripts take."""
+    return [item for pair in mapping.items() for item in pair]
 
 
 def idle_key(language: str, insurance: str) -> str:
