@@ -50,9 +50,13 @@ MAX_CALL_BACK_SECONDS = 30 * 86400
 MIN_CALL_BACK_SECONDS = 5 * 60
 
 
+#: Daily counters named "disposition:<value>" count the outcomes counselors record.
+DISPOSITION_PREFIX = "disposition:"
+
+
 def counter_name(value: str) -> str:
     """The daily counter (routing.stats) of one disposition value."""
-    return f"disposition:{value}"
+    return DISPOSITION_PREFIX + value
 
 
 class DispositionError(ValueError):

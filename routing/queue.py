@@ -11,9 +11,10 @@ import time
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
 from routing import keys, stats
-from routing.counselors import FREE
+from routing.counselors import FREE, OFF_DUTY
 from routing.leads import INSURANCE, LANGUAGES, Lead, LeadStatus
 from routing.matching import run_script
 from settings import Settings
@@ -53,11 +54,17 @@ def add_waiting(r: Redis, settings: Settings, lead: Lead) -> None:
     pipe.execute()
 
 
+def leave_line(pipe: Pipeline, lead: Lead) -> None:
+    """Queue on ``pipe`` the commands that take a lead out of line (its bucket, then the
+    whole line), so a caller can put them in the same transaction as a status change."""
+    pipe.zrem(bucket_key(lead.language, lead.insurance), lead.id)
+    pipe.zrem(keys.WAITING_ALL, lead.id)
+
+
 def remove_waiting(r: Redis, lead: Lead) -> bool:
     """Take a lead out of line; True if it was waiting."""
     pipe = r.pipeline(transaction=True)
-    pipe.zrem(bucket_key(lead.language, lead.insurance), lead.id)
-    pipe.zrem(keys.WAITING_ALL, lead.id)
+    leave_line(pipe, lead)
     removed, _ = pipe.execute()
     return bool(removed)
 
@@ -86,7 +93,7 @@ def estimate_wait_seconds(r: Redis, place: int) -> int:
         r,
         "wait_inputs",
         [keys.HANDLE_TIMES, keys.COUNSELORS],
-        [keys.COUNSELOR.format(""), " ".join(FREE)],
+        [keys.COUNSELOR.format(""), " ".join(FREE), " ".join(OFF_DUTY)],
     )
     recent = [int(t) for t in times]
     handle = sum(recent) / len(recent) if recent else DEFAULT_HANDLE_SECONDS

@@ -20,11 +20,9 @@ from typing import Any
 from redis import Redis
 
 from routing import keys, stats
-from routing.dispositions import Disposition
+from routing.dispositions import DISPOSITION_PREFIX, Disposition, counter_name
 from routing.leads import LeadStatus
 
-#: Daily counters named "disposition:<value>" count the outcomes counselors record.
-DISPOSITION_PREFIX = "disposition:"
 #: The most days one report may span (keeps a request's Redis work bounded).
 MAX_DAYS = 92
 
@@ -198,7 +196,7 @@ def build_report(
                 "p90_seconds": percentile(day_ttc, 90),
                 "service_level": day_level,
                 **{
-                    f"{DISPOSITION_PREFIX}{d.value}": counters.get(DISPOSITION_PREFIX + d.value, 0)
+                    counter_name(d.value): counters.get(counter_name(d.value), 0)
                     for d in Disposition
                 },
             }
@@ -238,7 +236,7 @@ CSV_COLUMNS = (
     "median_seconds",
     "p90_seconds",
     "service_level",
-) + tuple(f"{DISPOSITION_PREFIX}{d.value}" for d in Disposition)
+) + tuple(counter_name(d.value) for d in Disposition)
 
 
 def csv_rows(report: Report) -> list[list[str]]:
@@ -332,7 +330,7 @@ def load_counters(r: Redis, first_day: date, last_day: date) -> dict[date, dict[
     days = daterange(first_day, last_day)
     pipe = r.pipeline(transaction=False)
     for day in days:
-        pipe.hgetall(keys.DAILY_STATS.format(day.isoformat()))
+        pipe.hgetall(stats.date_key(day))
     return {
         day: {k: int(v) for k, v in data.items()}
         for day, data in zip(days, pipe.execute(), strict=True)

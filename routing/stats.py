@@ -4,7 +4,7 @@ time zone (REPORT_TIME_ZONE)."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
 from redis import Redis
 
@@ -20,10 +20,14 @@ UNREACHABLE = "unreachable"  # leads whose every attempt failed
 RETENTION_SECONDS = 400 * 86400
 
 
+def date_key(day: date) -> str:
+    """The hash holding one date's counters."""
+    return keys.DAILY_STATS.format(day.isoformat())
+
+
 def day_key(zone: tzinfo, at: float | None = None) -> str:
     """The hash holding the counters of the day (in ``zone``) that ``at`` falls on."""
-    day = datetime.fromtimestamp(time.time() if at is None else at, zone).strftime("%Y-%m-%d")
-    return keys.DAILY_STATS.format(day)
+    return date_key(datetime.fromtimestamp(time.time() if at is None else at, zone).date())
 
 
 def incr(r: Redis, zone: tzinfo, name: str, at: float | None = None, by: int = 1) -> None:
