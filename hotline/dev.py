@@ -32,10 +32,10 @@ def run_dev(worker_count: int) -> None:
     env = dict(os.environ)
     port = int(env.get("PORT", "5000"))
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    for name, value in dev_secrets(Path(env.get("HOTLINE_VAR_DIR", "var"))).items():
+    var_dir = Path(env.get("HOTLINE_VAR_DIR", "var"))
+    for name, value in dev_secrets(var_dir).items():
         env.setdefault(name, value)
     env.setdefault("WEB_CONCURRENCY", "2")
-    var_dir = Path(env.get("HOTLINE_VAR_DIR", "var"))
     started_redis = False
     if not env.get("REDIS_URL"):
         started_redis = not embedded_redis_running(var_dir)

@@ -18,7 +18,7 @@ from rq import Retry
 from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, RESULT_TTL, Services
 from routing import callbacks, counselors, keys
 from routing.hours import next_call_time
-from routing.leads import get_lead
+from routing.leads import LeadStatus, get_lead
 from routing.matching import match
 from workers import pacing, twilio_rest
 from workers.context import current_services
@@ -149,7 +149,7 @@ def place_counselor_call(services: Services, reservation_id: str) -> str:
         return "stale"
     lead = get_lead(r, res.lead_id)
     counselor = counselors.get_counselor(r, res.counselor_id)
-    if lead is None or counselor is None or lead.status != "reserved":
+    if lead is None or counselor is None or lead.status != LeadStatus.RESERVED:
         # The caller cancelled (or a supervisor removed them) since the match.
         callbacks.release(r, settings, reservation_id, "lead no longer waiting")
         request_match(services)
