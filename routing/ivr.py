@@ -10,10 +10,16 @@ insurance -> caller-id (confirm the caller ID) or enter-number -> confirm-number
 A caller who already has a callback pending gets the pending menu (keep or cancel) instead.
 Every menu allows ``MAX_TRIES`` tries; after that the safe default is taken, except for a
 callback number, which cannot be guessed.
+
+The number entry has no digit count: it ends on pound or after ``NUMBER_TIMEOUT`` seconds
+without a key, so a caller who presses pound and one who does not are both heard. Had it
+ended at the tenth digit, the pound the prompt asks for would be typed ahead into the
+read-back menu (Twilio buffers keys); that menu ignores a leading pound for the same reason.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -27,8 +33,11 @@ from routing.prompts import spoken_digits
 MAX_TRIES = 3
 #: Seconds a menu waits for a key press.
 MENU_TIMEOUT = 6
-#: Seconds the number entry waits (keying 10 digits takes longer).
-NUMBER_TIMEOUT = 10
+#: Seconds the number entry waits for a key, before the first and after each one: a caller
+#: who does not press pound is heard after this pause.
+NUMBER_TIMEOUT = 6
+#: What a keyed callback number may be: 10 digits, or 11 with the US country code 1.
+_KEYED_NUMBER = re.compile(r"1?[0-9]{10}")
 
 INSURANCE_KEYS = {
     "1": "ppo",
@@ -93,7 +102,9 @@ class Menu:
     """A DTMF menu (Gather) whose answer is posted to ``step``."""
 
     step: Step
-    num_digits: int = 1
+    #: Keys that end the menu by their count; None: only ``finish_on_key`` or the timeout.
+    num_digits: int | None = 1
+    #: The key that ends the menu (not part of the answer); empty: Twilio's default, "#".
     finish_on_key: str = ""
     timeout: int = MENU_TIMEOUT
 
@@ -196,17 +207,19 @@ def _caller_id(state: State, digits: str) -> Turn:
 
 
 def _enter_number(state: State, digits: str) -> Turn:
-    phone = _keyed_number(digits)
+    keyed = digits.strip("#*")  # a pound or star around the number is not part of it
+    phone = _keyed_number(keyed)
     if phone is not None:
         return _go(replace(state, phone=phone), Step.CONFIRM_NUMBER)
     if state.tries + 1 >= MAX_TRIES:
         return _finish(replace(state, phone=""), Finish.NO_NUMBER)
-    return _retry(state, "no_input" if not digits else "invalid_number")
+    return _retry(state, "no_input" if not keyed else "invalid_number")
 
 
 def _keyed_number(digits: str) -> str | None:
-    """The E.164 form of keyed digits, or None unless they make a valid number."""
-    if not digits.isdigit():  # "*" and other keys are never part of a number
+    """The E.164 form of keyed digits (10, or 11 starting with 1), or None unless they make
+    a valid number."""
+    if not _KEYED_NUMBER.fullmatch(digits):  # "*" in the middle is never part of a number
         return None
     try:
         return parse_number(digits)
@@ -215,6 +228,10 @@ def _keyed_number(digits: str) -> str | None:
 
 
 def _confirm_number(state: State, digits: str) -> Turn:
+    answer = digits.lstrip("#")  # the number entry's pound, typed ahead: not an answer
+    if digits and not answer:
+        return replay(state)  # read the number back again; no apology, no try counted
+    digits = answer
     if digits == "1":
         return _finish(state, Finish.COMPLETE)
     if digits == "2":
@@ -289,7 +306,11 @@ def _finish(state: State, finish: Finish) -> Turn:
 
 def _menu(state: State) -> Menu:
     if state.step is Step.ENTER_NUMBER:
-        return Menu(state.step, num_digits=10, finish_on_key="#", timeout=NUMBER_TIMEOUT)
+        return Menu(state.step, num_digits=None, finish_on_key="#", timeout=NUMBER_TIMEOUT)
+    if state.step is Step.CONFIRM_NUMBER:
+        # Star ends it, so a pound typed ahead arrives as Digits "#" (re-read, not counted)
+        # instead of ending the menu empty, which looks like silence and counts a try.
+        return Menu(state.step, finish_on_key="*")
     return Menu(state.step)
 
 

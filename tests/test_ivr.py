@@ -9,6 +9,7 @@ import pytest
 from routing import prompts
 from routing.ivr import (
     MAX_TRIES,
+    NUMBER_TIMEOUT,
     Finish,
     State,
     Step,
@@ -199,7 +200,16 @@ def test_withheld_caller_id_goes_straight_to_keying_a_number() -> None:
     turn = advance(State(step=Step.INSURANCE, phone=""), "3")
     assert turn.state.step is Step.ENTER_NUMBER
     assert turn.menu is not None
-    assert (turn.menu.num_digits, turn.menu.finish_on_key) == (10, "#")
+    assert (turn.menu.num_digits, turn.menu.finish_on_key) == (None, "#")
+
+
+def test_number_entry_ends_on_pound_or_a_pause_never_on_a_digit_count() -> None:
+    # With a digit count the Gather would end at the tenth digit and the pound the prompt
+    # asks for would land in the next menu.
+    menu = replay(State(step=Step.ENTER_NUMBER)).menu
+    assert menu is not None
+    assert menu.num_digits is None and menu.finish_on_key == "#"
+    assert 5 <= menu.timeout == NUMBER_TIMEOUT <= 6
 
 
 # --- callback number ------------------------------------------------------------------
@@ -240,6 +250,11 @@ def test_caller_id_defaults_to_confirmed_after_three_tries(bad: str | None) -> N
         ("2125550100", "+12125550100"),
         ("3125550100", "+13125550100"),
         ("12125550100", "+12125550100"),
+        ("2125550100#", "+12125550100"),
+        ("12125550100#", "+12125550100"),
+        ("#2125550100", "+12125550100"),
+        ("*2125550100*", "+12125550100"),
+        ("2125550100##", "+12125550100"),
     ],
 )
 def test_keyed_number_is_read_back_digit_by_digit(keyed: str, e164: str) -> None:
@@ -250,11 +265,32 @@ def test_keyed_number_is_read_back_digit_by_digit(keyed: str, e164: str) -> None
     assert phrase.params["digits"] == prompts.spoken_digits(e164[-10:])
 
 
-@pytest.mark.parametrize("bad", ["1234567890", "0005550100", "555", "21255501", "212*555010", ""])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "1234567890",
+        "0005550100",
+        "555",
+        "21255501",
+        "212*555010",
+        "22125550100",  # 11 digits not starting with the country code 1
+        "112125550100",  # 12 digits
+        "121255501000",
+        "+12125550100",
+        "١٢١٢٥٥٥٠١٠٠",  # digits, but not keypad digits
+    ],
+)
 def test_invalid_number_is_explained_and_asked_again(bad: str) -> None:
     turn = advance(State(step=Step.ENTER_NUMBER), bad)
     assert turn.state.step is Step.ENTER_NUMBER and turn.state.tries == 1
-    assert keys_of(turn) == ["invalid_number" if bad else "no_input", "enter_number"]
+    assert keys_of(turn) == ["invalid_number", "enter_number"]
+
+
+@pytest.mark.parametrize("nothing", [None, "", "#", "*", "#*"])
+def test_no_number_keyed_is_no_input(nothing: str | None) -> None:
+    turn = advance(State(step=Step.ENTER_NUMBER), nothing)
+    assert turn.state.step is Step.ENTER_NUMBER and turn.state.tries == 1
+    assert keys_of(turn) == ["no_input", "enter_number"]
 
 
 def test_no_valid_number_after_three_tries_ends_without_a_number() -> None:
@@ -272,6 +308,35 @@ def test_confirming_a_keyed_number_completes_and_two_asks_again() -> None:
     again = advance(state, "2")
     assert again.state.step is Step.ENTER_NUMBER and again.state.phone == ""
     assert again.state.tries == 0
+
+
+@pytest.mark.parametrize(
+    ("keys", "finish"), [(["#1"], Finish.COMPLETE), (["#", "1"], Finish.COMPLETE)]
+)
+def test_a_pound_typed_ahead_is_not_an_answer_to_the_read_back(
+    keys: list[str], finish: Finish
+) -> None:
+    state = State(step=Step.CONFIRM_NUMBER, phone="+12125550100")
+    for key in keys:
+        turn = advance(state, key)
+        state = turn.state
+    assert turn.finish is finish and turn.state.phone == "+12125550100"
+
+
+def test_a_lone_pound_at_the_read_back_reads_it_again_without_counting_a_try() -> None:
+    state = State(step=Step.CONFIRM_NUMBER, phone="+12125550100", tries=MAX_TRIES - 1)
+    for _ in range(MAX_TRIES + 1):
+        turn = advance(state, "#")
+        assert turn.finish is None and turn.state == state  # never the default, never a try
+        assert keys_of(turn) == ["confirm_number_menu"]  # no "wrong key" apology
+    assert advance(state, "#2").state.step is Step.ENTER_NUMBER
+
+
+def test_the_read_back_takes_pound_as_a_key_so_a_typed_ahead_one_arrives() -> None:
+    # Had "#" ended this menu, Twilio would post no Digits: silence, a try counted.
+    menu = replay(State(step=Step.CONFIRM_NUMBER, phone="+12125550100")).menu
+    assert menu is not None and menu.num_digits == 1
+    assert menu.finish_on_key and "#" not in menu.finish_on_key
 
 
 def test_keyed_number_defaults_to_confirmed_after_three_tries() -> None:
@@ -324,5 +389,5 @@ def test_menus_take_one_key_except_the_number() -> None:
             continue
         menu = replay(State(step=step, phone=CALLER_ID)).menu
         assert menu is not None
-        assert menu.num_digits == (10 if step is Step.ENTER_NUMBER else 1)
+        assert menu.num_digits == (None if step is Step.ENTER_NUMBER else 1)
         assert set(menu.finish_on_key) <= set(string.digits + "#*")

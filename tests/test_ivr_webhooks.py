@@ -169,8 +169,6 @@ def test_a_different_number_is_keyed_read_back_and_confirmed(
     caller.answers(LANGUAGE_KEY[language], "1", "2", "6")
     caller.presses("2")  # not the caller ID
     assert caller.step == "enter-number"
-    gather = caller.gather
-    assert (gather.get("numDigits"), gather.get("finishOnKey")) == ("10", "#")
     assert lead_of(r, caller).phone == ""  # the caller ID is no longer the callback number
     caller.presses("3125550188")
     assert caller.step == "confirm-number"
@@ -180,6 +178,52 @@ def test_a_different_number_is_keyed_read_back_and_confirmed(
     lead = lead_of(r, caller)
     assert (lead.phone, lead.status) == ("+13125550188", LeadStatus.WAITING)
     assert lead.consent_at > 0
+
+
+def test_number_entry_ends_on_pound_or_after_a_pause(dial_in: Any) -> None:
+    caller = dial_in(None)
+    caller.dials()
+    caller.answers("1", "1", "2", "4")
+    gather = caller.gather
+    assert gather.get("action") == PUBLIC_BASE_URL + "/twilio/ivr/enter-number"
+    # No numDigits: ending at the tenth digit would send the pound into the next menu.
+    assert "numDigits" not in gather.attrib
+    assert gather.get("finishOnKey") == "#"
+    assert 5 <= int(gather.get("timeout", "0")) <= 6  # no pound: submitted after a pause
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("keyed", ["3125550188", "13125550188", "3125550188#", "#3125550188"])
+def test_number_keyed_with_or_without_pound_is_read_back(
+    dial_in: Any, r: redis.Redis, language: str, keyed: str
+) -> None:
+    caller = dial_in(None)
+    caller.dials()
+    caller.answers(LANGUAGE_KEY[language], "1", "2", "4", keyed)
+    assert caller.step == "confirm-number"
+    assert "3 1 2, 5 5 5, 0 1 8 8" in caller.said
+    caller.presses("1")
+    assert lead_of(r, caller).phone == "+13125550188"
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_pound_typed_ahead_into_the_read_back_reads_it_again(
+    dial_in: Any, r: redis.Redis, language: str
+) -> None:
+    caller = dial_in(None)
+    caller.dials()
+    caller.answers(LANGUAGE_KEY[language], "1", "2", "4", "3125550188")
+    read_back = caller.said
+    gather = caller.gather
+    # Pound does not end this menu, so a typed-ahead one arrives as Digits "#".
+    assert gather.get("numDigits") == "1" and "#" not in gather.get("finishOnKey", "#")
+    for _ in range(4):  # more than MAX_TRIES: a pound is never a try
+        caller.presses("#")
+        assert caller.step == "confirm-number" and not caller.hung_up
+        assert caller.said == read_back  # the number again, and no "wrong key" apology
+    caller.presses("1")
+    lead = lead_of(r, caller)
+    assert (lead.phone, lead.status) == ("+13125550188", LeadStatus.WAITING)
 
 
 def test_keyed_number_can_be_entered_again(dial_in: Any, r: redis.Redis) -> None:
