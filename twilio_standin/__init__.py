@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from twilio_standin.calls import Call
 from twilio_standin.clock import Clock
+from twilio_standin.faults import Faults
 from twilio_standin.phones import HANG_UP, Script
 from twilio_standin.server import StandIn
 
-__all__ = ["HANG_UP", "Call", "Clock", "Script", "StandIn"]
+__all__ = ["HANG_UP", "Call", "Clock", "Faults", "Script", "StandIn"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 
 from twilio_standin.clock import Clock
+from twilio_standin.faults import Faults
 from twilio_standin.server import DEFAULT_HOTLINE_NUMBER, StandIn
 
 
@@ -42,11 +44,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not POST {hotline}/twilio/status when an inbound call ends",
     )
+    parser.add_argument(
+        "--faults",
+        default=None,
+        metavar="JSON",
+        help='how unkind to be, e.g. \'{"lose_status_callbacks": 0.1, "seed": 7}\' '
+        "(see docs/twilio-standin.md; PUT /_standin/faults changes it later)",
+    )
     args = parser.parse_args(argv)
     if not args.account_sid or not args.auth_token:
         parser.error("--account-sid and --auth-token (or TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN)")
     if args.speed <= 0:
         parser.error("--speed must be above 0")
+    faults = None
+    if args.faults:
+        try:
+            data = json.loads(args.faults)
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            faults = Faults.from_dict(data)
+        except ValueError as exc:
+            parser.error(f"--faults: {exc}")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s stand-in %(message)s")
     standin = StandIn(
         args.account_sid,
@@ -56,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         status_callback=not args.no_status_callback,
         host=args.host,
         port=args.port,
+        faults=faults,
     )
     standin.connect(args.hotline_url, connect_to=args.connect_to)
     print(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from twilio_standin.faults import Faults
 from twilio_standin.phones import Script
 
 if TYPE_CHECKING:
@@ -159,3 +160,24 @@ def set_clock() -> Any:
     except (TypeError, ValueError) as exc:
         return _error(400, f"factor: {exc}")
     return jsonify(factor=factor)
+
+
+@bp.get("/faults")
+def show_faults() -> Any:
+    """The faults in play (see faults.Faults)."""
+    return jsonify(_standin().faults.to_dict())
+
+
+@bp.put("/faults")
+def set_faults() -> Any:
+    """Replace the faults: {"lose_status_callbacks": 0.2, "seed": 7, ...}; fields left out
+    are off. {} turns every fault off."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error(400, "expected a JSON object of faults")
+    try:
+        faults = Faults.from_dict(body)
+    except (TypeError, ValueError) as exc:
+        return _error(400, str(exc))
+    _standin().set_faults(faults)
+    return jsonify(faults.to_dict())

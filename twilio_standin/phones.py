@@ -19,6 +19,16 @@ HANG_UP = "hangup"
 #: or one of Twilio's unanswered outcomes.
 ANSWERS = ("human", "machine", "fax", "unknown")
 OUTCOMES = (*ANSWERS, "busy", "no-answer", "failed")
+#: Every AnsweredBy value answering-machine detection can report.
+ANSWERED_BY = (
+    "human",
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+    "unknown",
+)
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,20 @@ class Script:
     interactive: bool = False
     #: Twilio's error code when the call fails (ErrorCode in callbacks, e.g. 13224).
     error_code: str = ""
+    #: On a call that <Dial>s out: the person hangs up this many call seconds after the
+    #: dialed phone starts ringing (while it rings, or while the two talk). None: never.
+    hang_up_in_dial_after: float | None = None
+    #: What answering-machine detection reports for this phone, when not the usual for
+    #: ``answer`` (for example machine_end_silence: a mailbox that never beeps).
+    answered_by: str = ""
 
     def __post_init__(self) -> None:
         if self.answer not in OUTCOMES:
             raise ValueError(f"answer must be one of {OUTCOMES}")
+        if self.answered_by and self.answered_by not in ANSWERED_BY:
+            raise ValueError(f"answered_by must be one of {ANSWERED_BY}")
+        if self.hang_up_in_dial_after is not None and self.hang_up_in_dial_after < 0:
+            raise ValueError("hang_up_in_dial_after must be 0 or more seconds")
 
     # --- The people the tests and the simulator use ------------------------------------
 
@@ -101,6 +121,10 @@ class Script:
         """The same script, staying ``seconds`` once connected."""
         return replace(self, talk_seconds=seconds)
 
+    def hangs_up_in_dial(self, after: float) -> Script:
+        """The same script, hanging up ``after`` seconds into a <Dial> it makes."""
+        return replace(self, hang_up_in_dial_after=after)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form (control API)."""
         return {
@@ -110,6 +134,8 @@ class Script:
             "talk_seconds": self.talk_seconds,
             "interactive": self.interactive,
             "error_code": self.error_code,
+            "hang_up_in_dial_after": self.hang_up_in_dial_after,
+            "answered_by": self.answered_by,
         }
 
     @classmethod
@@ -118,6 +144,7 @@ class Script:
         keys = data.get("keys", [])
         if not isinstance(keys, list) or not all(k is None or isinstance(k, str) for k in keys):
             raise ValueError("keys must be a list of strings or nulls")
+        hang_up = data.get("hang_up_in_dial_after")
         return cls(
             answer=str(data.get("answer", "human")),
             ring_seconds=float(data.get("ring_seconds", 3.0)),
@@ -125,16 +152,37 @@ class Script:
             talk_seconds=float(data.get("talk_seconds", 60.0)),
             interactive=bool(data.get("interactive", False)),
             error_code=str(data.get("error_code") or ""),
+            hang_up_in_dial_after=None if hang_up is None else float(hang_up),
+            answered_by=str(data.get("answered_by") or ""),
         )
 
 
+def completes(keys: str, num_digits: int, finish_on_key: str) -> bool:
+    """Whether ``keys`` end a Gather: the finish key, or ``num_digits`` digits before it."""
+    for count, key in enumerate(keys, start=1):
+        if finish_on_key and key == finish_on_key:
+            return True
+        if num_digits and count >= num_digits:
+            return True
+    return False
+
+
 class Person:
-    """One person on one call, following a Script (or the keypad, when interactive)."""
+    """One person on one call, following a Script (or the keypad, when interactive).
+
+    Keys pressed beyond what a Gather takes are buffered for the call's next Gather, as
+    Twilio does (a caller who types ten digits and # where ten were asked for)."""
 
     def __init__(self, script: Script) -> None:
         self.script = script
         self._next = 0
         self._typed: queue.Queue[str] = queue.Queue()
+        #: Keys pressed but not yet taken by a Gather.
+        self._buffered = ""
+
+    def buffer(self, keys: str) -> None:
+        """Keep ``keys`` (left over by a Gather) for the next one."""
+        self._buffered = keys + self._buffered
 
     def press(self, keys: str) -> None:
         """Keys typed on the try-it page's keypad."""
@@ -154,13 +202,20 @@ class Person:
         """What the person does at a Gather: digits, None (silence) or HANG_UP.
 
         On the keypad, keys come one at a time: like Twilio, the Gather ends when
-        ``num_digits`` are in, on ``finish_on_key``, or ``real_timeout`` after the last key."""
+        ``num_digits`` are in, on ``finish_on_key``, or ``real_timeout`` after the last key.
+        Buffered keys come first; when they alone end the Gather the person had no time to
+        press anything there, so a script's entry waits for the next one."""
+        buffered, self._buffered = self._buffered, ""
+        if buffered and completes(buffered, num_digits, finish_on_key):
+            return buffered
         if not self.script.interactive:
             keys = self.script.keys
             entry = keys[self._next] if self._next < len(keys) else None
             self._next += 1
-            return entry
-        typed = ""
+            if entry == HANG_UP or not buffered:
+                return entry
+            return buffered + (entry or "")
+        typed = buffered
         while True:
             key = self._next_key(real_timeout, wake)
             if key is None:

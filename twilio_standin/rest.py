@@ -13,6 +13,7 @@ import phonenumbers
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from twilio_standin.calls import API_VERSION, Call, new_sid
+from twilio_standin.faults import TOO_MANY_REQUESTS
 
 if TYPE_CHECKING:
     from twilio_standin.server import StandIn
@@ -79,6 +80,9 @@ def create_call(account_sid: str) -> Any:
     """Create (place) an outbound call: 201 with the Call resource, status queued."""
     if (failed := _injected("create")) is not None:
         return failed
+    if (account_error := _standin().faults.account_error) is not None:
+        # The account itself cannot call now (unverified From, geo permissions, a trial).
+        return twilio_error(*account_error)
     form = request.form
     to, from_ = form.get("To", "").strip(), form.get("From", "").strip()
     url, twiml = form.get("Url", "").strip(), form.get("Twiml", "").strip()
@@ -127,7 +131,8 @@ def create_call(account_sid: str) -> Any:
         async_amd_callback_method=(form.get("AsyncAmdStatusCallbackMethod") or "POST").upper(),
         params={k: (v if len(v) > 1 else v[0]) for k, v in form.lists()},
     )
-    standin.place(call)
+    if not standin.place_within_cap(call):
+        return twilio_error(*TOO_MANY_REQUESTS)
     return jsonify(call.to_json()), 201
 
 

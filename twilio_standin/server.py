@@ -12,6 +12,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from twilio_standin.calls import Call, CallRegistry, new_sid
 from twilio_standin.clock import Clock
+from twilio_standin.faults import Dice, Faults
 from twilio_standin.phones import Person, Phonebook, Script
 from twilio_standin.transport import HttpTransport, Transport, WsgiTransport
 
@@ -37,6 +38,7 @@ class StandIn:
         status_callback: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
+        faults: Faults | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -52,6 +54,12 @@ class StandIn:
         self.host, self.port = host, port
         self._failures: deque[tuple[str, int, int, str]] = deque()
         self._lock = threading.Lock()
+        #: Held while a create checks the concurrency cap and places the call.
+        self._placing = threading.Lock()
+        self._faults = Faults()
+        self.dice = Dice(self._faults.seed)
+        if faults is not None:
+            self.set_faults(faults)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         #: Problems seen on the line (a number dialed twice at once, a webhook that failed).
@@ -116,11 +124,34 @@ class StandIn:
         signed for it), optionally sending them to ``connect_to`` instead (a proxy's view)."""
         self.hotline_url = hotline_url.rstrip("/")
         self.transport = HttpTransport(self.hotline_url, connect_to)
+        self._apply_webhook_timeout()
 
     def attach(self, app: Any, public_base_url: str) -> None:
         """Run calls against a WSGI app in this process, signed for ``public_base_url``."""
         self.hotline_url = public_base_url.rstrip("/")
         self.transport = WsgiTransport(app)
+        self._apply_webhook_timeout()
+
+    # --- Faults (how unkind the world is) ------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The scenario's faults (all off by default; see faults.Faults)."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.set_faults(faults)
+
+    def set_faults(self, faults: Faults) -> None:
+        """Play the world as ``faults`` say from now on (the dice start again from its seed)."""
+        self._faults = faults
+        self.dice = Dice(faults.seed)
+        self._apply_webhook_timeout()
+
+    def _apply_webhook_timeout(self) -> None:
+        if isinstance(self.transport, HttpTransport | WsgiTransport):
+            self.transport.timeout = self._faults.webhook_timeout
 
     @property
     def voice_enabled(self) -> bool:
@@ -181,6 +212,16 @@ class StandIn:
         self.webhook_errors.append(
             {"call": call.sid, "kind": kind, "url": url, "status": status, "detail": detail}
         )
+
+    def place_within_cap(self, call: Call) -> bool:
+        """Place ``call`` unless the account already has ``max_concurrent_calls`` REST-created
+        calls that have not ended (then False: the create is refused with 429)."""
+        with self._placing:
+            cap = self._faults.max_concurrent_calls
+            if cap and sum(1 for c in self.calls if not c.is_final) >= cap:
+                return False
+            self.place(call)
+            return True
 
     def place(self, call: Call) -> None:
         """Record a new call and, when the voice side is on, start running it."""

@@ -30,6 +30,12 @@ SAY_WORDS_PER_SECOND = 2.5
 PLAY_SECONDS = 5.0
 #: Seconds answering-machine detection takes to decide (Enable / DetectMessageEnd).
 AMD_SECONDS = {"Enable": 3.0, "DetectMessageEnd": 8.0}
+#: Seconds asynchronous detection takes, by what it finds: a person's short "hello" is
+#: known in about 2.5 s; a machine at its first words (Enable) or at the beep after its
+#: greeting (DetectMessageEnd); "unknown" when it gives up (Twilio waits out
+#: machineDetectionTimeout, 30 s by default: shortened here so scenarios stay short).
+HUMAN_SECONDS = 2.5
+UNKNOWN_SECONDS = 5.0
 #: Real seconds between checks while a parent waits on its dialed leg.
 POLL = 0.01
 #: Most documents one call may fetch (a Redirect loop must end).
@@ -57,11 +63,22 @@ class Redirected(Exception):
 
 def _machine_answer(script: Script, detection: str | None) -> str:
     """AnsweredBy for a phone answered by ``script.answer`` under MachineDetection."""
+    if script.answered_by:
+        return script.answered_by
     if script.answer == "human":
         return "human"
     if script.answer == "machine":
         return "machine_end_beep" if detection == "DetectMessageEnd" else "machine_start"
     return script.answer  # fax | unknown
+
+
+def amd_seconds(answered_by: str, detection: str | None) -> float:
+    """Call seconds asynchronous detection takes to report ``answered_by``."""
+    if answered_by == "human":
+        return HUMAN_SECONDS
+    if answered_by == "unknown":
+        return UNKNOWN_SECONDS
+    return AMD_SECONDS.get(detection or "", 3.0)
 
 
 class Leg:
@@ -105,12 +122,19 @@ class Leg:
         self, url: str, method: str, params: dict[str, str], kind: str
     ) -> WebhookResponse | None:
         """Send a signed webhook; None when it could not be delivered or failed (>= 400)."""
+        return self.send(url, method, params, kind)[0]
+
+    def send(
+        self, url: str, method: str, params: dict[str, str], kind: str
+    ) -> tuple[WebhookResponse | None, dict[str, Any]]:
+        """Send a signed webhook: its answer (None as in :meth:`request`) and its log entry."""
+        entry: dict[str, Any] = {"event": "request", "kind": kind, "url": url}
         transport = self.standin.transport
         if transport is None:
-            return None
+            return None, entry
         method = "GET" if method.upper() == "GET" else "POST"
         full_url, signature = sign(self.standin.auth_token, method, url, params)
-        entry: dict[str, Any] = {"event": "request", "kind": kind, "url": url, "method": method}
+        entry["method"] = method
         body = params if method == "POST" else {}
         try:
             try:
@@ -121,17 +145,20 @@ class Leg:
                 response = transport.send(method, full_url, body, signature)
         except Exception as exc:  # noqa: BLE001 - Twilio sees a failed connection, not a crash
             entry["error"] = type(exc).__name__
+            if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectionError):
+                # No answer in time: Twilio's 11205 (HTTP connection failure).
+                entry["code"] = "11205"
             self.call.log.append(entry)
             self.standin.record_webhook_error(self.call, kind, url, None, type(exc).__name__)
-            return None
+            return None, entry
         entry["status"] = response.status
         self.call.log.append(entry)
         if response.status >= 400:
             self.standin.record_webhook_error(
                 self.call, kind, url, response.status, response.text[:200]
             )
-            return None
-        return response
+            return None, entry
+        return response, entry
 
     def status_event(self, event: str, **extra: str) -> None:
         """POST the status callback for ``event`` if the call asked for it."""
@@ -144,8 +171,31 @@ class Leg:
             Timestamp=rfc2822(self.clock.now()) or "",
             **extra,
         )
+        # A lost callback still used its number: the next one shows the gap.
         c.sequence += 1
-        self.request(c.status_callback, c.status_callback_method, params, f"status:{event}")
+        self.callback(c.status_callback, c.status_callback_method, params, f"status:{event}")
+
+    def callback(self, url: str, method: str, params: dict[str, str], kind: str) -> None:
+        """Deliver a callback that only informs (status, AMD result) as the scenario's
+        Faults say: perhaps never, twice, or late and out of order. TwiML is never lost."""
+        standin = self.standin
+        faults, dice = standin.faults, standin.dice
+        if dice.chance(faults.lose_status_callbacks):
+            self.call.log.append({"event": "lost", "kind": kind, "url": url})
+            return
+        copies = 2 if dice.chance(faults.duplicate_status_callbacks) else 1
+        if faults.delay_status_callbacks <= 0:
+            for _ in range(copies):
+                self.request(url, method, params, kind)
+            return
+        for _ in range(copies):
+            delay = dice.upto(faults.delay_status_callbacks)
+
+            def late(delay: float = delay) -> None:
+                self.clock.sleep(delay)
+                self.request(url, method, params, kind)
+
+            threading.Thread(target=late, name=f"late-{kind}", daemon=True).start()
 
     # --- Time and interruptions --------------------------------------------------------
 
@@ -267,8 +317,10 @@ class Leg:
     def fetch(self, url: str, method: str, extra: dict[str, str]) -> ElementTree.Element:
         """Request TwiML from ``url`` with the call's parameters."""
         self.check()
-        response = self.request(url, method, self.params(**extra), "twiml")
+        response, entry = self.send(url, method, self.params(**extra), "twiml")
         if response is None:
+            if entry.get("code") == "11205":
+                self.application_error("11205 HTTP connection failure")
             self.application_error("11200 HTTP retrieval failure")
         assert response is not None
         return self.parse(response.text)
@@ -369,15 +421,20 @@ class Leg:
             self.call.log.append({"event": "person-hung-up"})
             raise Ended("completed", by="person")
         digits, finished = "", ""
+        taken = 0
         for key in pressed or "":
+            taken += 1
             if finish_on_key and key == finish_on_key:
                 finished = key
                 break
             digits += key
             if num_digits and len(digits) >= num_digits:
                 break
+        if pressed and taken < len(pressed):
+            # Keys beyond what this Gather takes wait for the next one (Twilio buffers them).
+            self.person.buffer(pressed[taken:])
         if pressed:
-            self.call.log.append({"event": "digits", "digits": pressed})
+            self.call.log.append({"event": "digits", "digits": pressed[:taken]})
         if not finished and not (num_digits and len(digits) >= num_digits):
             # Nothing pressed, or digits without an end: Twilio waits out the timeout
             # (counted from the last key) before falling through or submitting.
@@ -422,6 +479,13 @@ class Leg:
             status_callback_events=events,
             timeout=int(timeout),
             machine_detection=attrs.get("machineDetection") or None,
+            # <Number>'s detection never holds up its url: the result goes to
+            # amdStatusCallback (or only to the Call resource without one, warning 21262).
+            async_amd=bool(attrs.get("machineDetection")),
+            async_amd_callback=urljoin(doc_url, attrs["amdStatusCallback"])
+            if attrs.get("amdStatusCallback")
+            else None,
+            async_amd_callback_method=attrs.get("amdStatusCallbackMethod", "POST").upper(),
         )
         self.call.log.append({"event": "dial", "child": child.sid})
         self.standin.register_leg(child)
@@ -430,10 +494,16 @@ class Leg:
         thread.start()
         parent_ended: Ended | None = None
         talk_deadline: float | None = None
+        leaves = self.person.script.hang_up_in_dial_after
+        # The person on this leg who gives up while the dialed phone rings (or mid-talk).
+        leave_at = None if leaves is None else self.clock.now() + leaves
         while not child.done.is_set():
             if leg.bridged.is_set() and talk_deadline is None:
                 talk_deadline = self.clock.now() + self.person.script.talk_seconds
-            if talk_deadline is not None and self.clock.now() >= talk_deadline:
+            if leave_at is not None and self.clock.now() >= leave_at:
+                self.call.log.append({"event": "person-hung-up"})
+                parent_ended = Ended("completed", by="person")
+            elif talk_deadline is not None and self.clock.now() >= talk_deadline:
                 parent_ended = Ended("completed", by="person")
             else:
                 try:
@@ -512,16 +582,18 @@ class Leg:
             self.finish("failed")
 
     def start_async_amd(self) -> None:
-        """AsyncAmd: TwiML starts at once; AnsweredBy arrives later at its own callback."""
+        """AsyncAmd: TwiML starts at once; AnsweredBy arrives later at its own callback
+        (REST AsyncAmd=true, and always for <Dial><Number machineDetection>)."""
         c = self.call
         answered_by = _machine_answer(self.person.script, c.machine_detection)
+        seconds = amd_seconds(answered_by, c.machine_detection)
 
         def report() -> None:
-            seconds = AMD_SECONDS.get(c.machine_detection or "", 3.0)
             self.clock.sleep(seconds, c.done)
             c.answered_by = answered_by
+            c.log.append({"event": "amd", "answered_by": answered_by})
             if c.async_amd_callback and not c.is_final:
-                self.request(
+                self.callback(
                     c.async_amd_callback,
                     c.async_amd_callback_method,
                     self.params(
@@ -530,7 +602,7 @@ class Leg:
                     "amd",
                 )
 
-        threading.Thread(target=report, daemon=True).start()
+        threading.Thread(target=report, name=f"amd-{c.sid[:8]}", daemon=True).start()
 
     def run_dialed(self) -> None:
         """A leg dialed by <Dial><Number>: ring, answer, whisper, then talk until a hang-up."""
@@ -543,7 +615,7 @@ class Leg:
                 return
             self.answered()
             if c.machine_detection:
-                self.wait(AMD_SECONDS.get(c.machine_detection, 3.0))
+                self.start_async_amd()
             if c.url:
                 self.run_twiml(c.url, c.method)
             self.bridged.set()
