@@ -7,6 +7,7 @@ Every setting is documented where it is defined.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from collections.abc import Mapping
@@ -45,6 +46,12 @@ class Settings:
     redis_url: str | None = None
     #: Where the embedded Redis keeps its data and socket (HOTLINE_VAR_DIR).
     var_dir: Path = Path("var")
+    #: Seconds a Redis command waits for its reply before raising redis.TimeoutError
+    #: (REDIS_SOCKET_TIMEOUT): a hung Redis fails a webhook in time for it to still answer
+    #: Twilio, which gives up after 15 s. RQ workers raise it for their blocking pops.
+    redis_socket_timeout: float = 5.0
+    #: Seconds to wait for a connection to Redis to open (REDIS_CONNECT_TIMEOUT).
+    redis_connect_timeout: float = 2.0
     #: Twilio account SID (AC + 32 hex). Empty only in dev, where the stand-in is used.
     twilio_account_sid: str = ""
     #: Twilio auth token: signs webhooks and authenticates REST calls.
@@ -92,6 +99,9 @@ class Settings:
     caller_ring_seconds: int = 30
     #: Interval (seconds) of the periodic sweep: leases, wrap-ups, matching.
     sweep_interval: int = 5
+    #: Seconds after its start that a call still in the IVR is checked with Twilio's REST
+    #: API, in case its status callback was lost (INTAKE_CHECK_SECONDS).
+    intake_check_seconds: int = 300
     #: Number of proxies in front of the web server whose X-Forwarded-* headers are trusted.
     trusted_proxies: int = 0
     #: Port of `hotline web` / `hotline dev`.
@@ -146,6 +156,19 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) 
         raise SettingsError(f"{name}: {raw!r} is not a whole number") from None
     if value < minimum:
         raise SettingsError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise SettingsError(f"{name}: must be a positive number of seconds, got {raw!r}")
     return value
 
 
@@ -227,6 +250,8 @@ def load_settings(environ: Mapping[str, str], *, dev: bool = False) -> Settings:
     return Settings(
         redis_url=redis_url,
         var_dir=Path(env.get("HOTLINE_VAR_DIR", "var")),
+        redis_socket_timeout=_seconds(env, "REDIS_SOCKET_TIMEOUT", 5.0),
+        redis_connect_timeout=_seconds(env, "REDIS_CONNECT_TIMEOUT", 2.0),
         twilio_account_sid=sid,
         twilio_auth_token=token,
         twilio_api_base_url=_url(
@@ -256,6 +281,7 @@ def load_settings(environ: Mapping[str, str], *, dev: bool = False) -> Settings:
         counselor_ring_seconds=_int(env, "COUNSELOR_RING_SECONDS", 20, minimum=5),
         caller_ring_seconds=_int(env, "CALLER_RING_SECONDS", 30, minimum=5),
         sweep_interval=_int(env, "SWEEP_INTERVAL", 5, minimum=1),
+        intake_check_seconds=_int(env, "INTAKE_CHECK_SECONDS", 300, minimum=10),
         trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
         port=_int(env, "PORT", 5000, minimum=1),
         web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),

@@ -16,9 +16,9 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from hotline.services import get_redis, get_settings, services
 from hotline.signatures import signature_is_valid
 from hotline.twiml import empty_twiml, twiml
-from routing import callbacks, intake, prompts
+from routing import callbacks, intake, prompts, reservation
 from routing.ivr import Menu, Phrase, Turn
-from workers import jobs
+from workers import jobs, twilio_rest
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +36,36 @@ def require_signature() -> Response | None:
 
 @bp.errorhandler(Exception)
 def apologise(exc: Exception) -> Response:
-    """Answer Twilio with apologetic TwiML whatever went wrong."""
+    """Answer Twilio with TwiML whatever went wrong: the IVR's apology (emergency numbers
+    first) to a caller who called us; a neutral line on a callback leg, which someone else
+    or a voicemail may hear. Whatever the error left undone, the sweep's reconciliation
+    with Twilio finishes (Twilio does not retry a webhook that failed)."""
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
         if exc.code in (403, 404, 405, 413):
             return Response(f"{exc.name}\n", exc.code, mimetype="text/plain")
-    log.exception("webhook %s failed", request.path)
+    if isinstance(exc, BadRequest):
+        log.warning("webhook %s: bad request (%s)", request.path, exc.description)
+    else:
+        log.exception("webhook %s failed", request.path)
+    if request.path.startswith("/twilio/callback/"):
+        return _goodbye("callback_trouble", "en", also="es")
+    return _apology()
+
+
+def _apology() -> Response:
+    """The apology in both languages, then hang up (also the fallback URL's answer)."""
     response = VoiceResponse()
-    response.say(
-        "We are sorry, something went wrong on our side. If you are in danger or may have "
-        "overdosed, hang up and dial 9 1 1. If you are thinking about suicide, call or text "
-        "9 8 8. Please call us again.",
-        voice="Polly.Joanna",
-        language="en-US",
-    )
-    response.say(
-        "Lo sentimos, hubo un problema de nuestro lado. Si está en peligro, cuelgue y marque "
-        "9 1 1. Por favor llámenos de nuevo.",
-        voice="Polly.Lupe",
-        language="es-US",
-    )
+    for language in ("en", "es"):
+        _speak(response, "apology", language)
     response.hangup()
     return twiml(response)
+
+
+@bp.post("/fallback")
+def fallback() -> Response:
+    """The number's Fallback URL: Twilio asks it when the Voice URL failed. It reads no
+    Redis and calls no domain code, so it answers while the rest of Hotline cannot."""
+    return _apology()
 
 
 # --- Inbound calls: the IVR (issue: intake) -------------------------------------------
@@ -175,125 +184,42 @@ def _render_ivr(say: tuple[Phrase, ...], menu: Menu | None, language: str, url: 
     return str(response)
 
 
-# --- Callback calls: counselor and caller legs (issue: routing) ----------------------
-
-#: Twilio error codes on the caller's leg that no retry can fix (invalid or unreachable
-#: number formats); the lead is marked failed with the code.
-PERMANENT_CALLER_ERRORS = frozenset({"13223", "13224", "21211", "21214", "21217", "21612"})
-#: Statuses of the counselor leg meaning it never reached a person.
-NOT_ANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
+# --- Callback calls: counselor and caller legs -------------------------------------------
 
 
 def _callback_url(reservation_id: str, leg: str) -> str:
     """Absolute public URL of one callback webhook (what Twilio requests, and signs)."""
-    return get_settings().public_base_url + url_for(
-        f"twilio.callback_{leg.replace('-', '_')}", reservation_id=reservation_id
-    )
+    return twilio_rest.callback_url(get_settings(), reservation_id, leg)
 
 
 def _speak(response: VoiceResponse | Gather, key: str, language: str, **params: object) -> None:
     voice_name, locale = prompts.voice(language)
-    response.say(
-        CALLBACK_PHRASES[key][language].format(**params), voice=voice_name, language=locale
-    )
+    response.say(prompts.text(key, language, **params), voice=voice_name, language=locale)
 
 
-#: What the callback legs say, in both languages. The caller's side never names the
-#: hotline or its purpose: someone else may answer, and a voicemail may be heard by anyone.
-CALLBACK_PHRASES: dict[str, dict[str, str]] = {
-    "gone": {
-        "en": "This callback is no longer available. Thank you.",
-        "es": "Esta devolución de llamada ya no está disponible. Gracias.",
-    },
-    "press": {
-        "en": "Please press 1 to accept or 2 to decline.",
-        "es": "Pulse 1 para aceptar o 2 para rechazar.",
-    },
-    "declined": {
-        "en": "Declined. The caller keeps their place in line. Thank you.",
-        "es": "Rechazada. La persona conserva su lugar en la fila. Gracias.",
-    },
-    "connecting": {
-        "en": "Calling them now. Please hold.",
-        "es": "Llamando ahora. Por favor espere.",
-    },
-    "greeting": {
-        "en": "Hello, this is the call you asked us to return. Please hold.",
-        "es": "Hola, esta es la llamada que nos pidió devolver. Por favor espere.",
-    },
-    "voicemail": {
-        "en": "Hello, we are returning your call. Please call us back when you can. Thank you.",
-        "es": "Hola, le devolvemos su llamada. Por favor llámenos cuando pueda. Gracias.",
-    },
-    "ended": {
-        "en": "The call has ended. You have {seconds} seconds of wrap-up.",
-        "es": "La llamada terminó. Tiene {seconds} segundos para cerrar el caso.",
-    },
-    "retry": {
-        "en": "The caller was not reached ({outcome}). We will try again later. "
-        "You are available again.",
-        "es": "No se pudo contactar a la persona ({outcome}). Lo intentaremos más "
-        "tarde. Usted está disponible de nuevo.",
-    },
-    "unreachable": {
-        "en": "The caller was not reached after every attempt. You are available again.",
-        "es": "No se pudo contactar a la persona tras todos los intentos. Usted "
-        "está disponible de nuevo.",
-    },
-    "failed": {
-        "en": "The caller's number cannot be called. You are available again.",
-        "es": "No se puede llamar a ese número. Usted está disponible de nuevo.",
-    },
-}
-
-
-def _counselor_language(reservation_id: str) -> str:
-    """The language the counselor of a reservation hears (their first)."""
-    from routing.counselors import get_counselor  # noqa: PLC0415
-
-    res = callbacks.get_reservation(get_redis(), reservation_id)
-    counselor = get_counselor(get_redis(), res.counselor_id) if res else None
-    return counselor.languages[0] if counselor and counselor.languages else "en"
-
-
-def _lead_language(reservation_id: str) -> str:
-    from routing.leads import get_lead  # noqa: PLC0415
-
-    res = callbacks.get_reservation(get_redis(), reservation_id)
-    lead = get_lead(get_redis(), res.lead_id) if res else None
-    return lead.language if lead else "en"
-
-
-def _goodbye(key: str, language: str, **params: object) -> Response:
+def _goodbye(key: str, language: str, also: str = "", **params: object) -> Response:
     response = VoiceResponse()
     _speak(response, key, language, **params)
+    if also:
+        _speak(response, key, also, **params)
     response.hangup()
     return twiml(response)
 
 
-def _after_caller_leg(reservation_id: str, outcome: str) -> None:
-    """Timers after the caller's leg ended: wrap-up end, or the lead's retry."""
-    from routing import keys  # noqa: PLC0415
+def _hang_up() -> Response:
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(response)
 
-    r = get_redis()
-    res = callbacks.get_reservation(r, reservation_id)
-    if res is None:
+
+def _follow_up(ended: callbacks.Ended | None) -> None:
+    """Timers and matching after a callback ended; if Redis refuses, the sweep does it."""
+    if ended is None:
         return
-    if outcome == "connected":
-        _schedule(jobs.schedule_wrapup_end, res.counselor_id)
-        return
-    due = r.zscore(keys.DUE, res.lead_id)
-    if due is not None:
-        _schedule(jobs.schedule_requeue, res.lead_id, due)
-    _request_match()
-
-
-def _schedule(fn: object, *args: object) -> None:
-    """Queue a timer job; if Redis refuses, the sweep does the same work a little later."""
     try:
-        fn(services(), *args)  # type: ignore[operator]
-    except Exception:  # noqa: BLE001 - the sweep's due/wrap-up lists are the safety net
-        log.exception("could not schedule %s; the sweep will do it", getattr(fn, "__name__", fn))
+        jobs.follow_up(services(), ended)
+    except Exception:  # noqa: BLE001 - the sweep's due and wrap-up lists are the safety net
+        log.exception("could not follow up reservation %s; the sweep will", ended.reservation_id)
 
 
 @bp.post("/callback/<reservation_id>/whisper")
@@ -305,10 +231,8 @@ def callback_whisper(reservation_id: str) -> Response:
     if whisper is None:
         if answered_by in callbacks.MACHINE:
             _request_match()
-            response = VoiceResponse()
-            response.hangup()
-            return twiml(response)
-        return _goodbye("gone", _counselor_language(reservation_id))
+            return _hang_up()
+        return _goodbye("callback_gone", callbacks.counselor_language(r, reservation_id))
     response = VoiceResponse()
     gather = response.gather(
         action=_callback_url(reservation_id, "accept"),
@@ -329,13 +253,13 @@ def callback_accept(reservation_id: str) -> Response:
     again (twice without a key counts as a decline)."""
     r, settings = get_redis(), get_settings()
     digits = request.form.get("Digits", "").strip()
-    language = _counselor_language(reservation_id)
+    language = callbacks.counselor_language(r, reservation_id)
     if digits == "1":
         lead = callbacks.accept(r, settings, reservation_id)
         if lead is None:
-            return _goodbye("gone", language)
+            return _goodbye("callback_gone", language)
         response = VoiceResponse()
-        _speak(response, "connecting", language)
+        _speak(response, "callback_connecting", language)
         dial = response.dial(
             caller_id=settings.hotline_number,
             action=_callback_url(reservation_id, "dial-result"),
@@ -346,71 +270,111 @@ def callback_accept(reservation_id: str) -> Response:
             lead.phone,
             url=_callback_url(reservation_id, "screen"),
             method="POST",
-            # Detect the end of a greeting, so a generic message can follow the beep.
+            # Asynchronous for a dialed number: the result arrives at its own callback
+            # while the screen runs; DetectMessageEnd lets a message follow the beep.
             machine_detection="DetectMessageEnd",
+            amd_status_callback=_callback_url(reservation_id, "amd"),
+            amd_status_callback_method="POST",
             status_callback=_callback_url(reservation_id, "caller-status"),
             status_callback_event="initiated ringing answered completed",
             status_callback_method="POST",
         )
         return twiml(response)
     if digits == "2":
-        if callbacks.counselor_missed(r, settings, reservation_id, "declined"):
-            _request_match()
-        return _goodbye("declined", language)
+        ended = callbacks.counselor_missed(r, settings, reservation_id, "declined")
+        _follow_up(ended)
+        return _goodbye("callback_declined", language)
     if digits == "":
         if not callbacks.no_key(r, settings, reservation_id):
             _request_match()
-            return _goodbye("gone", language)
+            return _goodbye("callback_gone", language)
     response = VoiceResponse()
     if digits:
-        _speak(response, "press", language)
+        _speak(response, "callback_press", language)
     response.redirect(_callback_url(reservation_id, "whisper"), method="POST")
     return twiml(response)
 
 
 @bp.post("/callback/<reservation_id>/screen")
 def callback_screen(reservation_id: str) -> Response:
-    """The caller's phone answered: a person is bridged; a machine gets a generic message
-    (never what we are or why we call) and the caller leg hangs up."""
+    """The caller's phone answered: a neutral greeting while answering-machine detection
+    decides, then the check. Never a word of what we are or why we call."""
     r, settings = get_redis(), get_settings()
-    answered_by = request.form.get("AnsweredBy", "") or "unknown"
-    language = _lead_language(reservation_id)
+    if not callbacks.caller_answered(r, settings, reservation_id, request.form.get("CallSid", "")):
+        return _hang_up()
+    language = callbacks.lead_language(r, reservation_id)
     response = VoiceResponse()
-    if callbacks.caller_answered(r, settings, reservation_id, answered_by):
-        _speak(response, "greeting", language)
-        return twiml(response)  # the end of this TwiML bridges the two legs
-    if answered_by in callbacks.MACHINE:
-        _speak(response, "voicemail", language)
-    response.hangup()
+    _speak(response, "callback_greeting", language)
+    response.pause(length=1)
+    response.redirect(_callback_url(reservation_id, "screen-check"), method="POST")
     return twiml(response)
+
+
+@bp.post("/callback/<reservation_id>/screen-check")
+def callback_screen_check(reservation_id: str) -> Response:
+    """A person is bridged (the end of this TwiML joins the legs); a machine hears the
+    neutral message; not known yet, the person is asked to press 1."""
+    r, settings = get_redis(), get_settings()
+    digits = request.form.get("Digits")
+    decision = callbacks.screen(r, settings, reservation_id, digits)
+    language = callbacks.lead_language(r, reservation_id)
+    response = VoiceResponse()
+    if decision is callbacks.Screen.BRIDGE:
+        return twiml(response)
+    if decision is callbacks.Screen.VOICEMAIL:
+        return _goodbye("callback_voicemail", language)
+    if decision is callbacks.Screen.ASK:
+        gather = response.gather(
+            action=_callback_url(reservation_id, "screen-check"),
+            method="POST",
+            input="dtmf",
+            num_digits=1,
+            timeout=6,
+            action_on_empty_result=True,
+        )
+        _speak(gather, "callback_press_to_connect", language)
+        return twiml(response)
+    return _hang_up()
+
+
+@bp.post("/callback/<reservation_id>/amd")
+def callback_amd(reservation_id: str) -> Response:
+    """Answering-machine detection's result for the caller's leg."""
+    callbacks.machine_detected(get_redis(), reservation_id, request.form.get("AnsweredBy", ""))
+    return empty_twiml()
 
 
 @bp.post("/callback/<reservation_id>/dial-result")
 def callback_dial_result(reservation_id: str) -> Response:
-    """The caller's leg ended (the Dial's action): wrap-up, or a retry with backoff."""
+    """The caller's leg ended (the Dial's action): wrap-up, a retry, or back in line."""
     r, settings = get_redis(), get_settings()
-    status = request.form.get("DialCallStatus", "")
-    language = _counselor_language(reservation_id)
-    if status == "failed" and request.form.get("ErrorCode", "") in PERMANENT_CALLER_ERRORS:
-        reason = f"Twilio error {request.form['ErrorCode']}"
-        if callbacks.lead_failed(r, reservation_id, reason):
-            _request_match()
-        return _goodbye("failed", language)
-    outcome = callbacks.call_ended(r, settings, reservation_id, status)
-    if not outcome:
-        response = VoiceResponse()
-        response.hangup()
-        return twiml(response)
-    _after_caller_leg(reservation_id, outcome)
-    if outcome == "connected":
-        return _goodbye("ended", language, seconds=settings.wrapup_seconds)
-    res = callbacks.get_reservation(r, reservation_id)
-    from routing.leads import get_lead  # noqa: PLC0415
+    form = request.form
+    bridged = form.get("DialBridged")
+    result = callbacks.DialResult(
+        status=form.get("DialCallStatus", ""),
+        bridged=None if bridged is None else bridged.lower() == "true",
+        parent_status=form.get("CallStatus", ""),
+        error_code=form.get("ErrorCode", ""),
+    )
+    ended = callbacks.caller_leg_ended(r, settings, reservation_id, result)
+    _follow_up(ended)
+    if ended is None:
+        return _hang_up()
+    language = callbacks.counselor_language(r, reservation_id)
+    if ended.lead_status == "connected":
+        return _goodbye("callback_ended", language, seconds=settings.wrapup_seconds)
+    if ended.lead_status == "retry_wait":
+        outcome = ended.why.replace("-", " ")
+        return _goodbye("callback_retry", language, outcome=outcome)
+    return _goodbye(_AFTER_CALL.get(ended.lead_status, "callback_requeued"), language)
 
-    lead = get_lead(r, res.lead_id) if res else None
-    if lead is not None and lead.status == "unreachable":
-        return _goodbye("unreachable", language)
-    return _goodbye("retry", language, outcome=outcome.replace("-", " "))
+
+#: What the counselor hears after the caller's leg, by the lead's status then.
+_AFTER_CALL = {
+    "unreachable": "callback_unreachable",
+    "failed": "callback_failed",
+    "waiting": "callback_requeued",
+}
 
 
 @bp.post("/callback/<reservation_id>/counselor-status")
@@ -419,41 +383,22 @@ def callback_counselor_status(reservation_id: str) -> Response:
     the state already held) change nothing."""
     r, settings = get_redis(), get_settings()
     status = request.form.get("CallStatus", "")
-    if not callbacks.first_news(r, reservation_id, "counselor", request.form.get("SequenceNumber")):
+    if not reservation.first_news(
+        r, reservation_id, "counselor", request.form.get("SequenceNumber")
+    ):
         return empty_twiml()
-    res = callbacks.get_reservation(r, reservation_id)
-    if res is None:
-        return empty_twiml()
-    if status in NOT_ANSWERED or status == "completed":
-        # Whatever the state, this phone has hung up: once the state machine is done with
-        # this news, the counselor may be rung again.
-        freed = _counselor_leg_final(res, status)
-        callbacks.counselor_leg_ended(r, reservation_id)
-        if freed:
-            _request_match()
-    elif status in ("initiated", "ringing", "queued") and res.active:
+    if status in callbacks.FINAL_STATUSES:
+        ended = callbacks.counselor_leg_ended(r, settings, reservation_id, status)
+        _follow_up(ended)
+        _request_match()  # their phone is free again
+    elif status in ("initiated", "ringing", "queued"):
         callbacks.call_placed(r, settings, reservation_id, request.form.get("CallSid", ""))
     return empty_twiml()
 
 
-def _counselor_leg_final(res: callbacks.Reservation, status: str) -> bool:
-    """Apply the counselor leg's final status; True if a counselor or lead was freed."""
-    r, settings = get_redis(), get_settings()
-    if not res.active:
-        return True  # the reservation ended earlier: only the phone was still busy
-    if status in NOT_ANSWERED:
-        return callbacks.counselor_missed(r, settings, res.id, status)
-    if res.state in callbacks.BEFORE_ACCEPT:
-        return callbacks.counselor_missed(r, settings, res.id, "hung up")
-    kind = "counselor-hung-up" if res.state == callbacks.CALLER_DIALING else "completed"
-    outcome = callbacks.call_ended(r, settings, res.id, kind)
-    if outcome and outcome != "requeued":
-        _after_caller_leg(res.id, outcome)
-    return bool(outcome)
-
-
 @bp.post("/callback/<reservation_id>/caller-status")
 def callback_caller_status(reservation_id: str) -> Response:
-    """Status callbacks of the caller's leg: the Dial's action decides; this only logs."""
-    log.info("reservation %s caller leg %s", reservation_id, request.form.get("CallStatus"))
+    """Status callbacks of the caller's leg: its CallSid is kept for reconciliation; the
+    Dial's action decides the outcome."""
+    callbacks.caller_leg_seen(get_redis(), reservation_id, request.form.get("CallSid", ""))
     return empty_twiml()

@@ -19,7 +19,7 @@ from flask_login import current_user
 from hotline import audit
 from hotline.auth import counselor_required
 from hotline.services import get_redis, get_settings, services
-from routing import callbacks, dispositions, supervision
+from routing import dispositions, supervision
 from routing.counselors import (
     Counselor,
     get_counselor,
@@ -27,6 +27,7 @@ from routing.counselors import (
     make_offline,
 )
 from routing.leads import lead_attempts
+from routing.reservation import ReservationState
 from workers.jobs import request_match, schedule_requeue
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -65,7 +66,7 @@ def _call_context(counselor: Counselor) -> dict[str, Any]:
     if live is not None:
         lead = live.lead.public(now)
         # The full number only while the counselor is talking to the caller.
-        on_the_call = live.reservation.state == callbacks.BRIDGED
+        on_the_call = live.reservation.state == ReservationState.BRIDGED
         lead["shown_phone"] = live.lead.phone if on_the_call else lead["phone"]
         lead["on_the_call"] = on_the_call
         lead["reservation_state"] = live.reservation.state

@@ -12,8 +12,9 @@ from redis import Redis
 
 from routing import keys
 from routing.leads import INSURANCE, LANGUAGES
-from routing.matching import all_idle_keys, flat_pairs, idle_key, run_script
+from routing.matching import all_idle_keys, idle_key
 from routing.phones import mask
+from routing.scripts import flat_pairs, run_script
 
 
 class CounselorStatus(StrEnum):

@@ -17,8 +17,8 @@ from redis import Redis
 from routing import keys, queue, stats
 from routing.counselors import end_wrapup
 from routing.leads import LeadStatus, get_lead, record_event
-from routing.matching import run_script
 from routing.phones import number_digest
+from routing.scripts import run_script
 from settings import Settings
 
 

@@ -51,9 +51,9 @@ from routing.leads import (
     history_entry,
     record_event,
 )
-from routing.matching import flat_pairs, run_script
 from routing.phones import caller_id_number, mask, national_digits, number_digest
 from routing.prompts import spoken_digits, spoken_wait
+from routing.scripts import flat_pairs, run_script
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,33 @@ def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) ->
         return None
     queued, newly, _ = _complete(r, settings, lead.id, abandoned=True, read=data)
     return queued if newly else None
+
+
+def stale_intake(r: Redis, older_than: float, limit: int) -> list[tuple[str, str]]:
+    """(lead id, CallSid) of leads still in the IVR whose call began before ``older_than``:
+    their inbound status callback may have been lost. Leads that left the IVR are dropped
+    from the list here (it is kept loosely: only this sweep removes from it)."""
+    ids = r.zrangebyscore(keys.INTAKE, "-inf", older_than, start=0, num=limit)
+    if not ids:
+        return []
+    pipe = r.pipeline(transaction=False)
+    for lead_id in ids:
+        pipe.hmget(keys.LEAD.format(lead_id), "status", "call_sid")
+    stale, done = [], []
+    for lead_id, (status, call_sid) in zip(ids, pipe.execute(), strict=True):
+        if status == LeadStatus.INTAKE.value and call_sid:
+            stale.append((lead_id, call_sid))
+        else:
+            done.append(lead_id)
+    if done:
+        r.zrem(keys.INTAKE, *done)
+    return stale
+
+
+def recheck_later(r: Redis, lead_id: str, at: float) -> None:
+    """Look at an intake lead again after ``at`` (its call is still live, or Twilio could
+    not say)."""
+    r.zadd(keys.INTAKE, {lead_id: at}, xx=True)
 
 
 # --- sessions ----------------------------------------------------------------------------
@@ -304,6 +331,7 @@ def _claim_call(
             keys.LEADS_BY_TIME,
             stats.day_key(settings.report_time_zone, now),
             keys.IVR_SESSION.format(call_sid),
+            keys.INTAKE,
         ],
         [
             phone,

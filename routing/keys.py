@@ -59,6 +59,13 @@ DUE = PREFIX + "due"
 DIAL_GUARD = PREFIX + "dial:{0}:{1}"
 #: String: next free outbound-call slot (Unix s), shared by every worker (pacing).
 PACING = PREFIX + "pacing"
+#: String with a TTL: set while dialing is paused for an account-level Twilio error.
+DIAL_PAUSED = PREFIX + "dial-paused"
+#: String (JSON): the last account-level Twilio error, for the dashboard's banner.
+ACCOUNT_TROUBLE = PREFIX + "account-trouble"
+#: Sorted set: lead id -> when its inbound call began, for leads that may still be in the
+#: IVR; the sweep asks Twilio about those it has heard nothing of for too long.
+INTAKE = PREFIX + "intake"
 #: List of recent handle times (s) of bridged calls, newest first (wait estimates).
 HANDLE_TIMES = PREFIX + "handle-times"
 

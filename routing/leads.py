@@ -16,6 +16,7 @@ from redis import Redis
 
 from routing import keys
 from routing.phones import mask
+from routing.scripts import flat_pairs, run_script
 
 
 class LeadStatus(StrEnum):
@@ -171,6 +172,40 @@ def lead_events(r: Redis, lead_id: str) -> list[dict[str, Any]]:
 def lead_attempts(r: Redis, lead_id: str) -> list[dict[str, Any]]:
     """Each callback attempt of a lead with its outcome, oldest first."""
     return [json.loads(x) for x in r.lrange(keys.LEAD_ATTEMPTS.format(lead_id), 0, -1)]
+
+
+def set_status(
+    r: Redis,
+    lead: Lead,
+    allowed: tuple[str, ...],
+    status: str,
+    place: str,
+    value: float = 0.0,
+    *,
+    holding: str = "",
+    now: float | None = None,
+    **fields: Any,
+) -> bool:
+    """Compare-and-set a lead's status with its place: ``place`` "queue" (in line at score
+    ``value``), "due" (on the due list at ``value``) or "none". False if the lead was not
+    in one of ``allowed`` (or, with ``holding``, no longer held by that reservation)."""
+    now = time.time() if now is None else now
+    args: list[Any] = [
+        " ".join(allowed),
+        status,
+        repr(now),
+        place,
+        repr(value),
+        holding,
+        *flat_pairs(fields),
+    ]
+    keys_ = [
+        keys.LEAD.format(lead.id),
+        keys.WAITING.format(lead.language, lead.insurance),
+        keys.WAITING_ALL,
+        keys.DUE,
+    ]
+    return bool(run_script(r, "lead_state", keys_, args))
 
 
 def _decode(data: dict[Any, Any]) -> dict[str, str]:

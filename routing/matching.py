@@ -9,37 +9,16 @@ number of web and worker processes calling it. Each assignment costs O(log n).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 from redis import Redis
-from redis.commands.core import Script
 
 from routing import keys
 from routing.leads import INSURANCE, LANGUAGES
+from routing.scripts import run_script
 from settings import Settings
 
-LUA_DIR = Path(__file__).with_name("lua")
 #: Most assignments made by one script call (keeps each call short for Redis).
 MAX_ASSIGNMENTS_PER_CALL = 50
-
-
-@cache
-def _script(name: str) -> Script:
-    # Bytes source: Script hashes it once; redis-py loads it on the first NOSCRIPT reply.
-    return Script(None, (LUA_DIR / f"{name}.lua").read_bytes())  # type: ignore[arg-type]
-
-
-def run_script(r: Redis, name: str, keys_: list[str], args: list[Any]) -> Any:
-    """Run routing/lua/<name>.lua (loaded once per process, then EVALSHA)."""
-    return _script(name)(keys=keys_, args=[str(a) for a in args], client=r)
-
-
-def flat_pairs(mapping: Mapping[str, Any]) -> list[Any]:
-    """A mapping as the field, value, field, value ... list HSET and our scripts take."""
-    return [item for pair in mapping.items() for item in pair]
 
 
 def idle_key(language: str, insurance: str) -> str:

@@ -145,6 +145,109 @@ PROMPTS: dict[str, dict[str, str]] = {
         "en": "Your callback has been cancelled. You can call us again at any time. Goodbye.",
         "es": "Su llamada ha sido cancelada. Puede llamarnos de nuevo en cualquier momento. Adiós.",
     },
+    # --- When Hotline cannot answer: the IVR's apology (emergency numbers first) -------
+    "apology": {
+        "en": "We are sorry, something went wrong on our side. If you are in danger or may "
+        "have overdosed, hang up and dial 9 1 1. If you are thinking about suicide, call or "
+        "text 9 8 8. Please call us again.",
+        "es": "Lo sentimos, hubo un problema de nuestro lado. Si está en peligro o pudo haber "
+        "tenido una sobredosis, cuelgue y marque 9 1 1. Si está pensando en el suicidio, "
+        "llame o envíe un mensaje de texto al 9 8 8. Por favor llámenos de nuevo.",
+    },
+    # --- The callback legs. The caller's side never names the hotline or its purpose:
+    # someone else may answer, and a voicemail may be heard by anyone. ------------------
+    "callback_trouble": {
+        "en": "We are sorry, this call cannot continue. Goodbye.",
+        "es": "Lo sentimos, esta llamada no puede continuar. Adiós.",
+    },
+    "callback_gone": {
+        "en": "This callback is no longer available. Thank you.",
+        "es": "Esta devolución de llamada ya no está disponible. Gracias.",
+    },
+    "callback_press": {
+        "en": "Please press 1 to accept or 2 to decline.",
+        "es": "Pulse 1 para aceptar o 2 para rechazar.",
+    },
+    "callback_declined": {
+        "en": "Declined. The caller keeps their place in line. Thank you.",
+        "es": "Rechazada. La persona conserva su lugar en la fila. Gracias.",
+    },
+    "callback_connecting": {
+        "en": "Calling them now. Please hold.",
+        "es": "Llamando ahora. Por favor espere.",
+    },
+    "callback_greeting": {
+        "en": "Hello, this is the call you asked us to return. Please hold.",
+        "es": "Hola, esta es la llamada que nos pidió devolver. Por favor espere.",
+    },
+    "callback_press_to_connect": {
+        "en": "To be connected now, press 1.",
+        "es": "Para conectarse ahora, oprima 1.",
+    },
+    "callback_voicemail": {
+        "en": "Hello, we are returning your call. Please call us back when you can. Thank you.",
+        "es": "Hola, le devolvemos su llamada. Por favor llámenos cuando pueda. Gracias.",
+    },
+    "callback_ended": {
+        "en": "The call has ended. You have {seconds} seconds of wrap-up.",
+        "es": "La llamada terminó. Tiene {seconds} segundos para cerrar el caso.",
+    },
+    "callback_retry": {
+        "en": "The caller was not reached ({outcome}). We will try again later. "
+        "You are available again.",
+        "es": "No se pudo contactar a la persona ({outcome}). Lo intentaremos más "
+        "tarde. Usted está disponible de nuevo.",
+    },
+    "callback_requeued": {
+        "en": "The caller keeps their place in line. You are available again.",
+        "es": "La persona conserva su lugar en la fila. Usted está disponible de nuevo.",
+    },
+    "callback_unreachable": {
+        "en": "The caller was not reached after every attempt. You are available again.",
+        "es": "No se pudo contactar a la persona tras todos los intentos. Usted "
+        "está disponible de nuevo.",
+    },
+    "callback_failed": {
+        "en": "The caller's number cannot be called. You are available again.",
+        "es": "No se puede llamar a ese número. Usted está disponible de nuevo.",
+    },
+    # The whisper: the lead in a few words for the counselor (no name, no number).
+    "whisper": {
+        "en": "Callback. {urgent}Calling {who}. Speaks {tongue}. {insurance}. "
+        "Waited {minutes} minutes. Press 1 to accept, 2 to decline.",
+        "es": "Devolución de llamada. {urgent}Llama {who}. Habla {tongue}. {insurance}. "
+        "Esperó {minutes} minutos. Pulse 1 para aceptar, 2 para rechazar.",
+    },
+}
+
+#: Words the whisper fills in, by language.
+_WHISPER_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "urgent": "Urgent: in withdrawal or using now. ",
+        "self": "for themselves",
+        "other": "for someone else",
+        "lang_en": "English",
+        "lang_es": "Spanish",
+        "ppo": "P P O",
+        "hmo": "H M O",
+        "medicaid": "Medicaid",
+        "medicare": "Medicare",
+        "none": "no insurance",
+        "unknown": "insurance unknown",
+    },
+    "es": {
+        "urgent": "Urgente: en abstinencia o consumiendo ahora. ",
+        "self": "para sí mismo",
+        "other": "por otra persona",
+        "lang_en": "inglés",
+        "lang_es": "español",
+        "ppo": "P P O",
+        "hmo": "H M O",
+        "medicaid": "Medicaid",
+        "medicare": "Medicare",
+        "none": "sin seguro",
+        "unknown": "seguro desconocido",
+    },
 }
 
 _MINUTES = {"en": ("1 minute", "{n} minutes"), "es": ("1 minuto", "{n} minutos")}
@@ -183,3 +286,19 @@ def spoken_wait(seconds: int, language: str) -> str:
         minutes = -(-minutes // 5) * 5
     one, many = _MINUTES.get(language, _MINUTES["en"])
     return one if minutes == 1 else many.format(n=minutes)
+
+
+def whisper(lead: object, language: str, now: float) -> str:
+    """The whisper for a lead (a routing.leads.Lead) in the counselor's language."""
+    words = _WHISPER_WORDS.get(language, _WHISPER_WORDS["en"])
+    first_call_at = float(getattr(lead, "first_call_at", now))
+    insurance = str(getattr(lead, "insurance", "unknown"))
+    return text(
+        "whisper",
+        language,
+        urgent=words["urgent"] if getattr(lead, "urgent", False) else "",
+        who=words["self"] if getattr(lead, "situation", "self") == "self" else words["other"],
+        tongue=words["lang_es"] if getattr(lead, "language", "en") == "es" else words["lang_en"],
+        insurance=words.get(insurance, insurance),
+        minutes=max(0, int(now - first_call_at) // 60),
+    )

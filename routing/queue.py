@@ -16,7 +16,7 @@ from redis.client import Pipeline
 from routing import keys, stats
 from routing.counselors import FREE, OFF_DUTY
 from routing.leads import INSURANCE, LANGUAGES, Lead, LeadStatus
-from routing.matching import run_script
+from routing.scripts import run_script
 from settings import Settings
 
 #: Average minutes a callback occupies a counselor, for the estimate given to callers before

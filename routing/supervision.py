@@ -18,7 +18,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 
-from routing import callbacks, keys, queue
+from routing import keys, queue
 from routing.counselors import (
     FREE,
     Counselor,
@@ -30,8 +30,9 @@ from routing.counselors import (
     validate,
 )
 from routing.leads import Lead, LeadStatus, get_lead, record_event
-from routing.matching import run_script
 from routing.phones import InvalidNumber, parse_number
+from routing.reservation import Reservation, ReservationState, get_reservation
+from routing.scripts import run_script
 from settings import Settings
 
 #: Reservations looked back through to find a counselor's last call (a shift's worth).
@@ -269,7 +270,7 @@ class CurrentCall:
     """The callback a counselor is being offered or is on, or the last one to disposition."""
 
     lead: Lead
-    reservation: callbacks.Reservation
+    reservation: Reservation
     live: bool  # being dialed or on the call (False: finished, awaiting a disposition)
 
 
@@ -293,7 +294,7 @@ def current_call(r: Redis, counselor: Counselor) -> CurrentCall | None:
     be found again for its disposition once it is over)."""
     if not counselor.reservation:
         return None
-    res = callbacks.get_reservation(r, counselor.reservation)
+    res = get_reservation(r, counselor.reservation)
     if res is None or not res.active:
         return None
     lead = get_lead(r, res.lead_id)
@@ -320,8 +321,8 @@ def call_to_disposition(
             _remember(r, counselor.id, found_id)
             remembered = [found_id]
     for rid in remembered:
-        res = callbacks.get_reservation(r, rid)
-        if res is None or res.active or res.state != callbacks.CONNECTED:
+        res = get_reservation(r, rid)
+        if res is None or res.active or res.state != ReservationState.CONNECTED:
             continue  # on it now, or never bridged: nothing to disposition
         found = _awaiting(r, res, now)
         if found is not None:
@@ -342,7 +343,7 @@ def _last_reservation_of(r: Redis, counselor_id: str) -> str | None:
     return None
 
 
-def _awaiting(r: Redis, res: callbacks.Reservation, now: float) -> CurrentCall | None:
+def _awaiting(r: Redis, res: Reservation, now: float) -> CurrentCall | None:
     """The finished call of ``res`` if it still wants a disposition."""
     if now - res.created_at > DISPOSITION_WINDOW_SECONDS:
         return None

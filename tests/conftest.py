@@ -317,21 +317,25 @@ class Floor:
         return match(self.r, self.settings)
 
     def bridge(self, reservation_id: str) -> None:
-        """The counselor answers, accepts, and the caller picks up."""
+        """The counselor answers, accepts, and the caller picks up (a person, per AMD)."""
         from routing import callbacks  # noqa: PLC0415
 
-        callbacks.call_placed(self.r, self.settings, reservation_id, "CA" + "1" * 32)
-        assert callbacks.counselor_answered(self.r, self.settings, reservation_id, "human")
-        assert callbacks.accept(self.r, self.settings, reservation_id)
-        assert callbacks.caller_answered(self.r, self.settings, reservation_id, "human")
+        r, settings = self.r, self.settings
+        callbacks.call_placed(r, settings, reservation_id, "CA" + "1" * 32)
+        assert callbacks.counselor_answered(r, settings, reservation_id, "human")
+        assert callbacks.accept(r, settings, reservation_id)
+        assert callbacks.caller_answered(r, settings, reservation_id, "CA" + "2" * 32)
+        callbacks.machine_detected(r, reservation_id, "human")
+        assert callbacks.screen(r, settings, reservation_id, None) is callbacks.Screen.BRIDGE
 
     def hang_up(self, reservation_id: str) -> str:
         """The bridged call ends (the counselor goes into wrap-up; their phone hangs up)."""
         from routing import callbacks  # noqa: PLC0415
 
-        outcome = callbacks.call_ended(self.r, self.settings, reservation_id, "completed")
-        callbacks.counselor_leg_ended(self.r, reservation_id)
-        return outcome
+        result = callbacks.DialResult("completed", bridged=True, parent_status="in-progress")
+        ended = callbacks.caller_leg_ended(self.r, self.settings, reservation_id, result)
+        callbacks.counselor_leg_ended(self.r, self.settings, reservation_id, "completed")
+        return ended.lead_status if ended is not None else ""
 
 
 def keys_mod() -> Any:

@@ -16,10 +16,12 @@ from rq.registry import ScheduledJobRegistry
 from twilio.base.exceptions import TwilioRestException
 
 from hotline.services import DEFAULT_QUEUE, Services
-from routing import callbacks, keys
+from routing import account, callbacks, keys
 from routing import counselors as cs
 from routing.leads import Lead, get_lead, lead_attempts, lead_events, save_lead
 from routing.queue import add_waiting
+from routing.reservation import ReservationState as S
+from routing.reservation import get_reservation
 from settings import Settings
 from tests.conftest import PUBLIC_BASE_URL, Twilio, parse_twiml
 from workers import jobs
@@ -61,15 +63,27 @@ class Call:
     def counselor_presses(self, digits: str) -> Any:
         return parse_twiml(self.post("accept", Digits=digits))
 
-    def caller_answers(self, answered_by: str = "human") -> Any:
-        return parse_twiml(self.post("screen", AnsweredBy=answered_by))
+    def caller_answers(self, answered_by: str | None = "human") -> Any:
+        """The caller's phone answers: the screen's greeting, answering-machine detection's
+        result at its own callback (None: it never came), then the screen's check."""
+        greeting = parse_twiml(self.post("screen", CallSid="CA" + "2" * 32))
+        if greeting.find("Redirect") is None:
+            return greeting
+        if answered_by is not None:
+            self.post("amd", CallSid="CA" + "2" * 32, AnsweredBy=answered_by)
+        return parse_twiml(self.post("screen-check", CallSid="CA" + "2" * 32))
+
+    def caller_presses(self, digits: str) -> Any:
+        return parse_twiml(self.post("screen-check", CallSid="CA" + "2" * 32, Digits=digits))
 
     def dial_ends(self, status: str, **extra: str) -> Any:
-        return parse_twiml(self.post("dial-result", DialCallStatus=status, **extra))
+        """The Dial's action; the counselor's leg is still up unless ``CallStatus`` says."""
+        params = {"CallStatus": "in-progress", **extra}
+        return parse_twiml(self.post("dial-result", DialCallStatus=status, **params))
 
     @property
     def state(self) -> str:
-        res = callbacks.get_reservation(self.r, self.rid)
+        res = get_reservation(self.r, self.rid)
         assert res is not None
         return res.state
 
@@ -144,7 +158,7 @@ def back_in_its_place(r: redis.Redis, settings: Settings, lead: Lead, old_rid: s
     assert now is not None and now.attempts == lead.attempts
     if now.status == "waiting":
         return r.zscore(keys.WAITING_ALL, lead.id) == pytest.approx(score_of(settings, lead))
-    res = callbacks.get_reservation(r, r.hget(keys.LEAD.format(lead.id), "reservation"))
+    res = get_reservation(r, r.hget(keys.LEAD.format(lead.id), "reservation"))
     return (
         now.status == "reserved"
         and res is not None
@@ -167,9 +181,9 @@ def test_counselor_call_is_placed_through_twilio(
     assert set(placed.status_callback_events) == events
     assert placed.timeout == settings.counselor_ring_seconds
     assert placed.machine_detection == "Enable"
-    res = callbacks.get_reservation(call.r, call.rid)
+    res = get_reservation(call.r, call.rid)
     assert res.counselor_call_sid == placed.sid
-    assert res.state == callbacks.COUNSELOR_RINGING
+    assert res.state == S.COUNSELOR_RINGING
     # No personal data in any URL Twilio is given.
     assert CALLER[-7:] not in placed.url and lead.id not in placed.url
 
@@ -197,13 +211,16 @@ def test_accept_bridges_then_wrap_up_then_available(
     assert number.get("machineDetection") == "DetectMessageEnd"
     assert cs.get_counselor(r, counselor.id).status == "on_call"
 
+    assert number.get("amdStatusCallback") == f"{PUBLIC_BASE_URL}{call.url('amd')}"
     screen = call.caller_answers("human")
     assert screen.find("Hangup") is None  # the end of the screen's TwiML bridges the call
-    assert get_lead(r, lead.id).status == "connected"
+    assert call.state == "bridged"
+    # Connected only once Twilio says the legs were joined (DialBridged).
+    assert get_lead(r, lead.id).status == "reserved"
 
-    ended = call.dial_ends("completed", DialCallDuration="300")
+    ended = call.dial_ends("completed", DialCallDuration="300", DialBridged="true")
     assert ended.find("Hangup") is not None
-    assert call.state == callbacks.CONNECTED
+    assert call.state == S.CONNECTED
     c = cs.get_counselor(r, counselor.id)
     assert c.status == "wrap_up"
     assert r.zscore(keys.WRAPUPS, counselor.id) is not None
@@ -224,7 +241,7 @@ def test_counselor_not_answering_returns_callback_to_its_place(
     call, lead, counselor = offer()
     call.counselor_status("ringing")
     call.counselor_status(status)
-    assert call.state == callbacks.MISSED
+    assert call.state == S.MISSED
     assert back_in_its_place(r, settings, lead, call.rid)
     c = cs.get_counselor(r, counselor.id)
     assert c.missed_offers == 1
@@ -238,9 +255,9 @@ def test_counselor_declines_or_ignores_the_whisper(
     call.counselor_answers()
     again = call.counselor_presses("7")  # a wrong key asks again
     assert again.find("Redirect").text.endswith(call.url("whisper"))
-    assert call.state == callbacks.WHISPER
+    assert call.state == S.WHISPER
     call.counselor_presses("2")
-    assert call.state == callbacks.MISSED
+    assert call.state == S.MISSED
     assert back_in_its_place(r, settings, lead, call.rid)
     assert cs.get_counselor(r, counselor.id).missed_offers == 1
 
@@ -250,14 +267,14 @@ def test_counselor_silence_twice_is_a_decline(offer: Any, r: redis.Redis) -> Non
     call.counselor_answers()
     assert call.counselor_presses("").find("Redirect") is not None
     assert call.counselor_presses("").find("Hangup") is not None
-    assert call.state == callbacks.MISSED
+    assert call.state == S.MISSED
 
 
 def test_counselor_voicemail_is_a_miss(offer: Any, r: redis.Redis, settings: Settings) -> None:
     call, lead, counselor = offer()
     doc = call.counselor_answers("machine_start")
     assert doc.find("Gather") is None and doc.find("Hangup") is not None
-    assert call.state == callbacks.MISSED
+    assert call.state == S.MISSED
     assert back_in_its_place(r, settings, lead, call.rid)
 
 
@@ -313,7 +330,7 @@ def test_caller_not_reached_is_retried_with_backoff(
     before = time.time()
     told = call.dial_ends(dial_status)
     assert "not reached" in told.find("Say").text  # the counselor is told
-    assert call.state == callbacks.CALLER_UNREACHED
+    assert call.state == S.CALLER_UNREACHED
     now_lead = get_lead(r, lead.id)
     assert now_lead.status == "retry_wait" and now_lead.attempts == 1
     due = r.zscore(keys.DUE, lead.id)
@@ -345,14 +362,27 @@ def test_retries_exhausted_marks_unreachable_with_history(
     assert "unreachable" in [e["event"] for e in lead_events(r, lead.id)]
 
 
-def test_permanent_error_on_caller_leg_fails_the_lead(offer: Any, r: redis.Redis) -> None:
+@pytest.mark.parametrize(
+    ("code", "lead_status", "paused"),
+    [
+        ("13223", "failed", False),  # the caller's number is invalid: it never will work
+        ("13224", "retry_wait", False),  # the carrier could not deliver it this time
+        ("13227", "waiting", True),  # geographic permissions: the account's problem
+    ],
+)
+def test_an_error_on_the_caller_leg_blames_whose_problem_it_is(
+    offer: Any, r: redis.Redis, code: str, lead_status: str, paused: bool
+) -> None:
     call, lead, counselor = offer()
     call.counselor_answers()
     call.counselor_presses("1")
-    call.dial_ends("failed", ErrorCode="13224")
-    failed = get_lead(r, lead.id)
-    assert failed.status == "failed" and "13224" in failed.status_reason
+    call.dial_ends("failed", ErrorCode=code)
+    now = get_lead(r, lead.id)
+    assert now.status == lead_status
+    if lead_status == "failed":
+        assert code in now.status_reason
     assert cs.get_counselor(r, counselor.id).status == "available"
+    assert account.dialing_paused(r) is paused
 
 
 def test_invalid_caller_number_fails_before_any_call(
@@ -387,7 +417,7 @@ def test_transient_rest_errors_propagate_for_rq_retry(
     standin.fail_next(http, code, "try later")
     with pytest.raises(TwilioRestException):
         jobs.place_counselor_call(services, rid)
-    assert callbacks.get_reservation(r, rid).state == callbacks.OFFERED
+    assert get_reservation(r, rid).state == S.OFFERED
     assert jobs.place_counselor_call(services, rid) == "dialed"  # RQ's retry succeeds
     assert len(standin.calls) == 1
 
@@ -436,7 +466,7 @@ def test_duplicate_and_out_of_order_status_callbacks(offer: Any, r: redis.Redis)
     call.counselor_status("no-answer", seq=3)  # Twilio's repeat
     call.counselor_status("ringing", seq=1)  # late
     call.counselor_status("completed", seq=4)
-    assert call.state == callbacks.MISSED
+    assert call.state == S.MISSED
     c = cs.get_counselor(r, counselor.id)
     assert c.missed_offers == 1
     events = [e["event"] for e in lead_events(r, lead.id)]
@@ -454,24 +484,62 @@ def test_repeated_dial_result_counts_one_attempt(offer: Any, r: redis.Redis) -> 
     assert len(lead_attempts(r, lead.id)) == 1
 
 
-def test_late_webhooks_of_a_reclaimed_reservation_are_ignored(
-    offer: Any, r: redis.Redis, settings: Settings, services: Services
+def test_a_lost_status_callback_is_settled_by_asking_twilio(
+    offer: Any, r: redis.Redis, settings: Settings, services: Services, standin: Any
 ) -> None:
     call, lead, counselor = offer()
-    jobs.sweep_now(services, now=time.time() + settings.lease_seconds + 1)
-    assert call.state == callbacks.RECLAIMED
-    # The lead is back in line at its score; the counselor is free, but their phone may
-    # still be ringing with the lost call, so they are not rung again yet.
+    later = time.time() + settings.lease_seconds + 1
+    # Twilio says the call is still ringing: nothing is taken from under it.
+    assert jobs.sweep_now(services, now=later)["reconciled"] == 0
+    assert call.state == S.COUNSELOR_RINGING
+    assert r.zscore(keys.LEASES, call.rid) > time.time()
+    # It ended unanswered and the status callback never came: the sweep asks Twilio.
+    [placed] = standin.calls
+    standin.hang_up(placed, "canceled")
+    assert jobs.sweep_now(services, now=later + settings.lease_seconds + 1)["reconciled"] == 1
+    assert call.state == S.MISSED
+    assert get_reservation(r, call.rid).outcome == "canceled"
     assert back_in_its_place(r, settings, lead, call.rid)
-    assert get_lead(r, lead.id).status == "waiting"
+    assert cs.get_counselor(r, counselor.id).missed_offers == 1
+    # The callback that was lost arrives after all, and others late: nothing changes.
+    call.counselor_status("canceled")
     late = call.counselor_answers()
     assert late.find("Gather") is None and late.find("Hangup") is not None
     assert call.counselor_presses("1").find("Dial") is None
-    assert get_lead(r, lead.id).status == "waiting"
-    # Their phone hangs up: now they are offered it again.
-    call.counselor_status("completed")
-    assert get_lead(r, lead.id).status == "reserved"
-    assert r.hget(keys.LEAD.format(lead.id), "reservation") != call.rid
+    assert cs.get_counselor(r, counselor.id).missed_offers == 1
+    assert [e["event"] for e in lead_events(r, lead.id)].count("requeued") == 1
+
+
+def test_a_bridged_call_whose_end_was_not_heard_ends_when_twilio_says_so(
+    offer: Any, r: redis.Redis, settings: Settings, services: Services, standin: Any
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    call.caller_answers("human")
+    later = time.time() + settings.lease_seconds + 1
+    jobs.sweep_now(services, now=later)
+    assert call.state == S.BRIDGED  # still talking, as far as Twilio knows
+    assert cs.get_counselor(r, counselor.id).status == "on_call"
+    [placed] = standin.calls
+    standin.hang_up(placed, "completed")
+    jobs.sweep_now(services, now=later + settings.lease_seconds + 1)
+    assert call.state == S.CONNECTED
+    assert get_lead(r, lead.id).status == "connected"
+    # Wrap-up began, and the sweep's clock (two leases on) has already ended it.
+    assert cs.get_counselor(r, counselor.id).status == "available"
+    assert [a["outcome"] for a in lead_attempts(r, lead.id)] == ["connected"]
+
+
+def test_a_call_twilio_does_not_know_is_released(
+    offer: Any, r: redis.Redis, settings: Settings, services: Services
+) -> None:
+    call, lead, counselor = offer()
+    r.hset(keys.RESERVATION.format(call.rid), "counselor_call_sid", "CA" + "9" * 32)
+    jobs.sweep_now(services, now=time.time() + settings.lease_seconds + 1)
+    assert call.state == S.RECLAIMED
+    assert back_in_its_place(r, settings, lead, call.rid)
+    assert cs.get_counselor(r, counselor.id).missed_offers == 0
 
 
 def test_a_counselor_is_not_rung_while_their_last_call_is_hanging_up(
@@ -497,10 +565,15 @@ def test_lease_reclaim_keeps_the_original_score(
     [rid] = jobs.request_match(services)
     # A reserved counselor cannot go offline in the middle of an offer.
     assert not cs.make_offline(r, cs.get_counselor(r, counselor.id), "break")
-    assert callbacks.reclaim(r, settings, rid)
-    assert r.zscore(keys.WAITING_ALL, lead.id) == pytest.approx(score_of(settings, lead))
-    assert cs.get_counselor(r, counselor.id).status == "available"
-    assert not callbacks.reclaim(r, settings, rid)  # a second sweep changes nothing
+    # The dial job never ran (a worker died): no call, so nothing to ask Twilio.
+    later = time.time() + settings.lease_seconds + 1
+    done = jobs.sweep_now(services, now=later)
+    assert done["reclaimed"] == 1
+    assert get_reservation(r, rid).state == S.RECLAIMED
+    res2 = get_reservation(r, r.hget(keys.LEAD.format(lead.id), "reservation"))
+    assert res2.id != rid and res2.score == pytest.approx(score_of(settings, lead))
+    assert cs.get_counselor(r, counselor.id).missed_offers == 0
+    assert callbacks.release(r, settings, rid, "again") is None  # a second sweep: nothing
 
 
 def test_outside_calling_hours_is_deferred(
@@ -538,7 +611,7 @@ def test_outside_calling_hours_is_deferred(
     # A first callback to someone who called in the last hour is not deferred.
     recent = new_lead(r, settings, "L000002", age=600)
     [rid2] = jobs.request_match(services)
-    assert callbacks.get_reservation(r, rid2).lead_id == recent.id
+    assert get_reservation(r, rid2).lead_id == recent.id
     assert jobs.place_counselor_call(services, rid2) == "dialed"
 
 
@@ -549,7 +622,7 @@ def test_counselor_hanging_up_before_the_caller_answers_costs_no_attempt(
     call.counselor_answers()
     call.counselor_presses("1")
     call.counselor_status("completed")  # the parent leg ends: Twilio sends no dial-result
-    assert call.state == callbacks.MISSED
+    assert call.state == S.MISSED
     assert back_in_its_place(r, settings, lead, call.rid)
     assert lead_attempts(r, lead.id) == []
 
@@ -562,7 +635,7 @@ def test_bridged_call_ends_even_if_the_dial_result_is_lost(
     call.counselor_presses("1")
     call.caller_answers("human")
     call.counselor_status("completed")
-    assert call.state == callbacks.CONNECTED
+    assert call.state == S.CONNECTED
     assert cs.get_counselor(r, counselor.id).status == "wrap_up"
     assert call.dial_ends("completed").find("Say") is None  # too late: nothing to say
 
@@ -575,7 +648,7 @@ def test_a_lead_cancelled_during_the_offer_is_not_dialed(
     r.hset(keys.LEAD.format(lead.id), "status", "cancelled")  # the caller cancelled by phone
     doc = call.counselor_presses("1")
     assert doc.find("Dial") is None and doc.find("Hangup") is not None
-    assert call.state == callbacks.RECLAIMED
+    assert call.state == S.RECLAIMED
     assert get_lead(r, lead.id).status == "cancelled"
     c = cs.get_counselor(r, counselor.id)
     assert c.status == "available" and c.missed_offers == 0

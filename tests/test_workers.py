@@ -13,10 +13,11 @@ from typing import Any
 import redis
 
 from hotline.services import build_services
-from routing import callbacks, keys
 from routing import counselors as cs
+from routing import keys
 from routing.leads import Lead, get_lead, save_lead
 from routing.queue import add_waiting
+from routing.reservation import ReservationState, get_reservation
 from settings import load_settings
 from tests.conftest import WorkerProcesses, wait_until
 from workers import jobs
@@ -105,7 +106,7 @@ def test_several_workers_never_double_assign(
     time.sleep(2)  # let every sweep run at least once more: nothing may change
 
     reservations = [
-        callbacks.get_reservation(r, k.split(":")[-1])
+        get_reservation(r, k.split(":")[-1])
         for k in r.scan_iter(keys.RESERVATION.format("*"))
     ]
     live = [x for x in reservations if x is not None and x.active]
@@ -154,13 +155,13 @@ def test_worker_killed_mid_dial_loses_nothing(
     # The lease runs out, the sweep returns the callback to its place and it is offered
     # again: one call, for the new reservation, never two for the same offer.
     wait_until(lambda: len(standin.calls) == 1, timeout=60)
-    assert callbacks.get_reservation(r, first).state == callbacks.RECLAIMED
+    assert get_reservation(r, first).state == ReservationState.RECLAIMED
     [call] = standin.calls
     second = call.url.split("/")[-2]
     assert second != first
-    res = callbacks.get_reservation(r, second)
+    res = get_reservation(r, second)
     assert res.lead_id == lead.id and res.counselor_id == counselor.id
-    assert res.score == callbacks.get_reservation(r, first).score
-    wait_until(lambda: callbacks.get_reservation(r, second).state == callbacks.COUNSELOR_RINGING)
+    assert res.score == get_reservation(r, first).score
+    wait_until(lambda: get_reservation(r, second).state == ReservationState.COUNSELOR_RINGING)
     time.sleep(2)
     assert len(standin.calls) == 1

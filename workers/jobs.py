@@ -4,7 +4,8 @@ Matching itself runs inline wherever it is requested (:func:`request_match`): it
 short Lua script, so the web request that queued a lead or freed a counselor pays well
 under a millisecond and nothing waits behind a busy queue. What takes time (placing calls,
 waiting for a retry or for calling hours, the end of a wrap-up) is an RQ job, and the
-periodic sweep (:func:`sweep_now`) repairs anything a lost job or a dead process left.
+periodic sweep (:func:`sweep_now`) repairs anything a lost job, a lost webhook or a dead
+process left, asking Twilio's REST API where a callback it heard nothing of really is.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from datetime import UTC, datetime, timedelta
 from rq import Retry
 
 from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, RESULT_TTL, Services
-from routing import callbacks, counselors, keys
+from routing import account, callbacks, counselors, due, keys
 from routing.hours import next_call_time
 from routing.leads import LeadStatus, get_lead
 from routing.matching import match
-from workers import pacing, twilio_rest
+from routing.reservation import ReservationState, expired_leases, get_reservation
+from routing.twilio_errors import Blame
+from workers import pacing, reconcile, twilio_rest
 from workers.context import current_services
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,10 @@ DIAL_TIMEOUT = 60
 
 
 def request_match(services: Services) -> list[str]:
-    """Match now (inline, atomic) and queue a dial job for every new reservation."""
+    """Match now (inline, atomic) and queue a dial job for every new reservation; nothing
+    while dialing is paused for an account-level error."""
+    if account.dialing_paused(services.redis):
+        return []
     made = match(services.redis, services.settings)
     for rid in made:
         enqueue_dial(services, rid)
@@ -59,15 +65,14 @@ def enqueue_dial(services: Services, reservation_id: str) -> None:
     )
 
 
-def schedule_requeue(services: Services, lead_id: str, due: float) -> None:
-    """Bring a retry_wait or deferred lead back in line at ``due`` (RQ's scheduler); the
+def schedule_requeue(services: Services, lead_id: str, at: float) -> None:
+    """Bring a retry_wait or deferred lead back in line at ``at`` (RQ's scheduler); the
     sweep does the same from the due list if this job is lost."""
-    at = datetime.fromtimestamp(due, UTC)
     services.queue(DEFAULT_QUEUE).enqueue_at(
-        at,
+        datetime.fromtimestamp(at, UTC),
         requeue_lead,
         lead_id,
-        job_id=f"requeue-{lead_id}-{int(due)}",
+        job_id=f"requeue-{lead_id}-{int(at)}",
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,
     )
@@ -84,23 +89,49 @@ def schedule_wrapup_end(services: Services, counselor_id: str) -> None:
     )
 
 
+def follow_up(services: Services, ended: callbacks.Ended | None) -> None:
+    """After a callback ended: its timers (the lead's retry or deferral, the counselor's
+    wrap-up), then match whoever is free now."""
+    if ended is None:
+        return
+    if ended.due is not None:
+        schedule_requeue(services, ended.lead_id, ended.due)
+    if ended.wrap_up:
+        schedule_wrapup_end(services, ended.counselor_id)
+    request_match(services)
+
+
 def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
-    """Periodic housekeeping, safe from every process at once: reclaim expired leases (the
-    callback keeps its score), end wrap-ups, bring due leads back, then match."""
+    """Periodic housekeeping, safe from every process at once: settle reservations whose
+    lease ran out (asking Twilio where their calls are), queue callers whose IVR call ended
+    unheard, end wrap-ups, bring due leads back, then match."""
     r, settings = services.redis, services.settings
     now = time.time() if now is None else now
-    done = {"reclaimed": 0, "wrapups_ended": 0, "requeued": 0, "matched": 0}
-    for rid in callbacks.expired_leases(r, now):
-        done["reclaimed"] += callbacks.reclaim(r, settings, rid)
+    done = {"reclaimed": 0, "reconciled": 0, "wrapups_ended": 0, "requeued": 0, "matched": 0}
+    budget = reconcile.LOOKUPS_PER_SWEEP
+    for rid in expired_leases(r, now):
+        res = get_reservation(r, rid)
+        if res is None or not res.active:
+            r.zrem(keys.LEASES, rid)
+        elif not res.counselor_call_sid:
+            # No call was placed (or its CallSid never reached us): nobody is on the phone.
+            ended = callbacks.release(r, settings, rid, "lease expired")
+            done["reclaimed"] += ended is not None
+            follow_up(services, ended)
+        elif budget > 0:
+            budget -= 1
+            done["reconciled"] += reconcile.settle_reservation(services, res)
+    if budget > 0:
+        done["reconciled"] += reconcile.settle_intake(services, now, budget)
     for cid in counselors.due_wrapups(r, now):
         done["wrapups_ended"] += counselors.end_wrapup(r, cid)
-    for lead_id in callbacks.due_leads(r, now):
-        status = callbacks.requeue_due(r, settings, lead_id, now)
-        if status == "deferred":
-            due = r.zscore(keys.DUE, lead_id)
-            if due is not None:
-                schedule_requeue(services, lead_id, due)
-        done["requeued"] += status == "waiting"
+    for lead_id in due.due_leads(r, now):
+        status = due.requeue_due(r, settings, lead_id, now)
+        if status == LeadStatus.DEFERRED.value:
+            at = r.zscore(keys.DUE, lead_id)
+            if at is not None:
+                schedule_requeue(services, lead_id, at)
+        done["requeued"] += status == LeadStatus.WAITING.value
     done["matched"] = len(request_match(services))
     return done
 
@@ -116,21 +147,21 @@ def dial_counselor(reservation_id: str) -> str:
 def requeue_lead(lead_id: str) -> str:
     """RQ job: a retry's or deferral's time has come."""
     services = current_services()
-    status = callbacks.requeue_due(services.redis, services.settings, lead_id)
-    if status == "waiting":
+    status = due.requeue_due(services.redis, services.settings, lead_id)
+    if status == LeadStatus.WAITING.value:
         request_match(services)
-    elif status == "deferred":
-        due = services.redis.zscore(keys.DUE, lead_id)
-        if due is not None:
-            schedule_requeue(services, lead_id, due)
+    elif status == LeadStatus.DEFERRED.value:
+        at = services.redis.zscore(keys.DUE, lead_id)
+        if at is not None:
+            schedule_requeue(services, lead_id, at)
     return status
 
 
 def end_wrapup(counselor_id: str) -> bool:
     """RQ job: a counselor's wrap-up is over; match them."""
     services = current_services()
-    due = services.redis.zscore(keys.WRAPUPS, counselor_id)
-    if due is not None and due > time.time():
+    at = services.redis.zscore(keys.WRAPUPS, counselor_id)
+    if at is not None and at > time.time():
         return False  # a later wrap-up began; its own job (or the sweep) ends it
     ended = counselors.end_wrapup(services.redis, counselor_id)
     if ended:
@@ -144,27 +175,30 @@ def end_wrapup(counselor_id: str) -> bool:
 def place_counselor_call(services: Services, reservation_id: str) -> str:
     """Dial the counselor of an offered reservation, exactly once. Returns what happened."""
     r, settings = services.redis, services.settings
-    res = callbacks.get_reservation(r, reservation_id)
-    if res is None or res.state != callbacks.OFFERED:
+    res = get_reservation(r, reservation_id)
+    if res is None or res.state != ReservationState.OFFERED:
         return "stale"
     lead = get_lead(r, res.lead_id)
     counselor = counselors.get_counselor(r, res.counselor_id)
     if lead is None or counselor is None or lead.status != LeadStatus.RESERVED:
         # The caller cancelled (or a supervisor removed them) since the match.
-        callbacks.release(r, settings, reservation_id, "lead no longer waiting")
-        request_match(services)
+        follow_up(
+            services, callbacks.release(r, settings, reservation_id, "lead no longer waiting")
+        )
         return "stale"
     now = time.time()
     if callbacks.caller_number(lead) is None:
-        callbacks.lead_failed(r, reservation_id, "invalid phone number")
-        request_match(services)
+        follow_up(
+            services, callbacks.lead_failed(r, settings, reservation_id, "invalid phone number")
+        )
         return "lead-failed"
-    due = next_call_time(lead, settings.calling_hours, now)
-    if due > now:
-        if callbacks.defer(r, settings, reservation_id, due):
-            schedule_requeue(services, lead.id, due)
-            request_match(services)
+    at = next_call_time(lead, settings.calling_hours, now)
+    if at > now:
+        follow_up(services, callbacks.defer(r, settings, reservation_id, at))
         return "deferred"
+    if account.dialing_paused(r):
+        follow_up(services, callbacks.dialing_failed(r, settings, reservation_id, "dialing paused"))
+        return "paused"
     guard = keys.DIAL_GUARD.format(reservation_id, "counselor")
     if not r.set(guard, "1", nx=True, ex=settings.lease_seconds * 2):
         return "already-dialed"
@@ -172,17 +206,29 @@ def place_counselor_call(services: Services, reservation_id: str) -> str:
     try:
         call_sid = twilio_rest.call_counselor(services, reservation_id, counselor.phone)
     except Exception as exc:
-        if twilio_rest.is_transient(exc):
-            # Nothing was dialed: free the guard so RQ's retry may dial, and let RQ see it.
-            r.delete(guard)
-            raise
-        if not twilio_rest.is_permanent(exc):
-            raise  # unknown whether a call was placed: keep the guard; the lease decides
-        reason = twilio_rest.describe(exc)
-        callbacks.counselor_unreachable(r, reservation_id, reason)
-        request_match(services)
-        return "counselor-unreachable"
+        return _dial_refused(services, reservation_id, guard, exc)
     # Recorded before anything else can fail, so no retry or sweep ever dials again.
     callbacks.call_placed(r, settings, reservation_id, call_sid)
+    account.clear(r)  # a call went through: any account trouble is over
     log.info("reservation %s: ringing counselor %s", reservation_id, counselor.id)
     return "dialed"
+
+
+def _dial_refused(services: Services, reservation_id: str, guard: str, exc: Exception) -> str:
+    """Twilio refused (or may not have received) the counselor call: act on whose fault it
+    is; re-raise what RQ should retry or record."""
+    r, settings = services.redis, services.settings
+    blame = twilio_rest.blame(exc)
+    if blame is None:
+        raise exc  # unknown whether a call was placed: keep the guard; the lease decides
+    if blame is Blame.TRANSIENT:
+        r.delete(guard)  # nothing was dialed: RQ's retry may dial
+        raise exc
+    reason = twilio_rest.describe(exc)
+    if blame is Blame.ACCOUNT:
+        trouble = account.pause_dialing(r, twilio_rest.error_code(exc), reason)
+        log.error("dialing paused until %.0f: %s", trouble.paused_until, reason)
+        follow_up(services, callbacks.dialing_failed(r, settings, reservation_id, reason))
+        return "paused"
+    follow_up(services, callbacks.counselor_unreachable(r, settings, reservation_id, reason))
+    return "counselor-unreachable"

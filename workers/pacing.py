@@ -13,7 +13,7 @@ from collections.abc import Callable
 from redis import Redis
 
 from routing import keys
-from routing.matching import run_script
+from routing.scripts import run_script
 
 
 def reserve_slot(r: Redis, calls_per_second: float, now: float | None = None) -> float:

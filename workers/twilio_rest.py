@@ -1,36 +1,46 @@
 """The only module that calls Twilio's REST API (the twilio library's Client, whose base URL
-is TWILIO_API_BASE_URL: Twilio itself, or the local stand-in)."""
+is TWILIO_API_BASE_URL: Twilio itself, or the local stand-in), and the one place the
+callback webhooks' URLs are built."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ConnectTimeout
+from requests.exceptions import Timeout as RequestsTimeout
 from twilio.base.exceptions import TwilioRestException
 
 from hotline.services import Services
+from routing.twilio_errors import Blame, blame_rest
+from settings import Settings
 
 #: Events the counselor leg reports to its status callback.
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+#: Path of the callback webhooks under PUBLIC_BASE_URL (webhooks.py serves it).
+CALLBACK_PATH = "/twilio/callback/{0}/{1}"
 
 
-def callback_url(services: Services, reservation_id: str, leg: str) -> str:
+def callback_url(settings: Settings, reservation_id: str, leg: str) -> str:
     """Public URL of one webhook of a callback (the reservation id is opaque)."""
-    return f"{services.settings.public_base_url}/twilio/callback/{reservation_id}/{leg}"
+    return settings.public_base_url + CALLBACK_PATH.format(reservation_id, leg)
 
 
 def call_counselor(services: Services, reservation_id: str, to: str) -> str:
     """Ring a counselor for a reservation; the new call's CallSid.
 
-    Answering-machine detection is on, so a counselor's voicemail counts as a missed offer
-    instead of hearing the whisper.
+    Answering-machine detection is on (synchronous: the whisper's request carries its
+    answer), so a counselor's voicemail counts as a missed offer instead of hearing it.
     """
-    assert services.twilio is not None, "the worker's services have no twilio client"
+    if services.twilio is None:
+        raise RuntimeError("the worker's services have no twilio client")
     settings = services.settings
     call = services.twilio.calls.create(
         to=to,
         from_=settings.hotline_number,
-        url=callback_url(services, reservation_id, "whisper"),
+        url=callback_url(settings, reservation_id, "whisper"),
         method="POST",
-        status_callback=callback_url(services, reservation_id, "counselor-status"),
+        status_callback=callback_url(settings, reservation_id, "counselor-status"),
         status_callback_event=STATUS_EVENTS,
         status_callback_method="POST",
         timeout=settings.counselor_ring_seconds,
@@ -39,17 +49,54 @@ def call_counselor(services: Services, reservation_id: str, to: str) -> str:
     return str(call.sid)
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a REST failure is worth retrying (429, 5xx, no connection at all)."""
+@dataclass(frozen=True)
+class CallFacts:
+    """What Twilio's REST API says of one call leg."""
+
+    sid: str
+    status: str
+    answered_by: str
+    duration: int
+
+
+def fetch_call(services: Services, call_sid: str) -> CallFacts | None:
+    """A call leg as Twilio has it now; None if Twilio does not know it (404)."""
+    if services.twilio is None:
+        raise RuntimeError("the worker's services have no twilio client")
+    try:
+        call = services.twilio.calls(call_sid).fetch()
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return CallFacts(
+        sid=str(call.sid),
+        status=str(call.status),
+        answered_by=str(call.answered_by or ""),
+        duration=int(call.duration or 0),
+    )
+
+
+def blame(exc: BaseException) -> Blame | None:
+    """Whose problem a failed REST request is; None when it is unknown whether Twilio
+    received it (a timeout: a call may have been placed)."""
     if isinstance(exc, TwilioRestException):
-        return exc.status == 429 or exc.status >= 500
+        return blame_rest(exc.status, exc.code)
+    if isinstance(exc, ConnectTimeout):
+        return Blame.TRANSIENT  # no connection was made: nothing was sent
+    if isinstance(exc, RequestsTimeout):
+        return None
     # A refused connection never reached Twilio, so nothing was dialed.
-    return isinstance(exc, RequestsConnectionError)
+    if isinstance(exc, RequestsConnectionError):
+        return Blame.TRANSIENT
+    return None
 
 
-def is_permanent(exc: BaseException) -> bool:
-    """Whether Twilio refused the request for good (an invalid number, a bad parameter)."""
-    return isinstance(exc, TwilioRestException) and not is_transient(exc)
+def error_code(exc: BaseException) -> int:
+    """Twilio's error code of a refused request (its HTTP status when it gave none)."""
+    if isinstance(exc, TwilioRestException):
+        return int(exc.code or exc.status)
+    return 0
 
 
 def describe(exc: BaseException) -> str:

@@ -3,7 +3,7 @@
 -- Atomic, so a repeated delivery of the same CallSid never makes a second lead.
 -- KEYS[1] CallSid -> lead link   KEYS[2] pending link of the caller's number
 -- KEYS[3] lead id counter   KEYS[4] leads by time   KEYS[5] the day's counters
--- KEYS[6] the IVR session hash
+-- KEYS[6] the IVR session hash   KEYS[7] leads that may still be in the IVR (by start)
 -- ARGV[1] caller's number ('' when withheld: KEYS[2] is not read)
 -- ARGV[2] pending statuses (space separated)   ARGV[3] lead hash key prefix
 -- ARGV[4], ARGV[5] lead history key before and after the id   ARGV[6] link TTL (s)
@@ -45,6 +45,7 @@ local lead_key = ARGV[3] .. lead_id
 redis.call('HSET', lead_key, unpack(ARGV, 13, last))
 redis.call('HSET', lead_key, 'id', lead_id)
 redis.call('ZADD', KEYS[4], ARGV[7], lead_id)
+redis.call('ZADD', KEYS[7], ARGV[7], lead_id)
 redis.call('RPUSH', ARGV[4] .. lead_id .. ARGV[5], ARGV[11])
 redis.call('HSET', KEYS[6], 'lead_id', lead_id, unpack(ARGV, last + 1, #ARGV))
 redis.call('EXPIRE', KEYS[6], ARGV[10])

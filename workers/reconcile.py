@@ -1,0 +1,79 @@
+"""Reconciliation: ask Twilio's REST API where a call really is when the webhook that should
+have told us never came, and apply the same move that webhook would have.
+
+Twilio does not re-send a status callback that was lost or that we failed to answer, so
+nothing in Hotline may depend on one arriving. The sweep calls this module for reservations
+whose lease ran out (no news in time) and for callers still "in the IVR" long after their
+call began. Each look-up is one REST request; a sweep makes at most
+:data:`LOOKUPS_PER_SWEEP` of them, the rest wait for the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hotline.services import Services
+from routing import account, callbacks, intake
+from routing.reservation import Reservation
+from routing.twilio_errors import Blame
+from workers import twilio_rest
+
+log = logging.getLogger(__name__)
+
+#: Most REST look-ups one sweep makes (Twilio's API is rate limited per account).
+LOOKUPS_PER_SWEEP = 20
+
+
+def _refused(services: Services, exc: Exception) -> None:
+    """A look-up failed: an account-level refusal pauses dialing; anything else waits."""
+    if twilio_rest.blame(exc) is Blame.ACCOUNT:
+        account.pause_dialing(
+            services.redis, twilio_rest.error_code(exc), twilio_rest.describe(exc)
+        )
+    log.warning("reconciliation look-up failed: %s", twilio_rest.describe(exc))
+
+
+def settle_reservation(services: Services, res: Reservation) -> bool:
+    """Settle a reservation whose lease ran out; True if it moved on."""
+    r, settings = services.redis, services.settings
+    try:
+        leg = twilio_rest.fetch_call(services, res.counselor_call_sid)
+    except Exception as exc:  # noqa: BLE001 - any failure: look again after another lease
+        _refused(services, exc)
+        callbacks.touch(r, settings, res.id)
+        return False
+    if leg is None:
+        # Twilio has no such call: nobody is on the phone for this callback.
+        ended = callbacks.release(r, settings, res.id, "call unknown to Twilio")
+    elif leg.status in callbacks.FINAL_STATUSES:
+        ended = callbacks.counselor_leg_ended(r, settings, res.id, leg.status)
+    else:
+        callbacks.touch(r, settings, res.id)  # still live: look again after another lease
+        return False
+    if ended is not None:
+        log.info("reconciled reservation %s: %s", res.id, ended.ending.value)
+    from workers.jobs import follow_up  # noqa: PLC0415 - jobs imports this module
+
+    follow_up(services, ended)
+    return ended is not None
+
+
+def settle_intake(services: Services, now: float, budget: int) -> int:
+    """Queue callers whose inbound call ended without its status callback reaching us (they
+    hung up mid-IVR); returns how many were settled."""
+    r, settings = services.redis, services.settings
+    settled = 0
+    for lead_id, call_sid in intake.stale_intake(r, now - settings.intake_check_seconds, budget):
+        try:
+            leg = twilio_rest.fetch_call(services, call_sid)
+        except Exception as exc:  # noqa: BLE001 - look again later
+            _refused(services, exc)
+            intake.recheck_later(r, lead_id, now)
+            continue
+        status = "completed" if leg is None else leg.status
+        if status not in callbacks.FINAL_STATUSES:
+            intake.recheck_later(r, lead_id, now)
+            continue
+        intake.call_ended(r, settings, call_sid, status)
+        settled += 1
+    return settled
