@@ -121,7 +121,7 @@ class Script:
         """The same script, staying ``seconds`` once connected."""
         return replace(self, talk_seconds=seconds)
 
-    def hangs_up_in_dial(self, after: float) -> Script:
+    def hangs_up_in_dial_after(self, after: float) -> Script:
         """The same script, hanging up ``after`` seconds into a <Dial> it makes."""
         return replace(self, hang_up_in_dial_after=after)
 
