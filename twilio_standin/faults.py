@@ -12,8 +12,10 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from twilio_standin.transport import WEBHOOK_TIMEOUT
+
 #: Twilio's default read timeout for a webhook, in seconds (then error 11205).
-DEFAULT_WEBHOOK_TIMEOUT = 15.0
+DEFAULT_WEBHOOK_TIMEOUT = float(WEBHOOK_TIMEOUT)
 
 # --- Account-level REST errors (http status, Twilio code, message) ---------------------
 
