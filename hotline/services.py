@@ -2,6 +2,17 @@
 
 Nothing connects at import time: clients are created by :func:`build_services` inside the
 app factory (or a worker's start-up) and connect lazily on first use.
+
+Every Redis client has timeouts (REDIS_SOCKET_TIMEOUT, REDIS_CONNECT_TIMEOUT): a hung Redis
+must fail a webhook in time for it to still answer Twilio, which gives up after 15 s. A
+command that timed out is never retried: it may have run (a write that is not idempotent).
+
+RQ's worker blocks in BLPOP for its dequeue timeout (worker TTL - 15 s, 405 s by default),
+longer than any sensible socket timeout. RQ knows: ``Worker(connection=...)`` raises the
+socket timeout in the client's pool to dequeue timeout + 10 s when it is lower
+(``rq.worker.base.BaseWorker._set_connection``). That changes connections made afterwards
+only, so a worker must be built on a ``rq_redis`` that has not run a command yet, as
+``build_services`` returns it. The web app keeps the short timeout for its enqueues.
 """
 
 from __future__ import annotations
@@ -11,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from flask import current_app
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue
 from rq.serializers import JSONSerializer
 from twilio.rest import Client as TwilioClient
@@ -28,6 +41,9 @@ DEFAULT_QUEUE = "hotline-default"
 RESULT_TTL = 300
 #: Seconds a queued job may wait before it is dropped by RQ (a sweep re-creates lost work).
 JOB_TTL = 3600
+#: Seconds a pooled Redis connection may sit idle before it is checked with a PING before
+#: use (a connection dropped by a restart or a NAT is then replaced, not used and failed).
+HEALTH_CHECK_INTERVAL = 30
 
 
 @dataclass
@@ -64,13 +80,26 @@ def build_twilio_client(settings: Settings) -> TwilioClient:
     return client
 
 
+def build_redis_client(url: str, settings: Settings, *, decode_responses: bool) -> Redis:
+    """A Redis client with the configured timeouts, which never retries a command."""
+    return Redis.from_url(
+        url,
+        decode_responses=decode_responses,
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        health_check_interval=HEALTH_CHECK_INTERVAL,
+        # A timed-out command may have run: retrying it could apply a write twice.
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def build_services(settings: Settings, redis_url: str | None = None) -> Services:
     """Create (but do not connect) every shared client."""
     url = redis_url or redis_url_for(settings)
     return Services(
         settings=settings,
-        redis=Redis.from_url(url, decode_responses=True),
-        rq_redis=Redis.from_url(url),
+        redis=build_redis_client(url, settings, decode_responses=True),
+        rq_redis=build_redis_client(url, settings, decode_responses=False),
         twilio=build_twilio_client(settings),
     )
 

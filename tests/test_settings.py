@@ -22,6 +22,7 @@ def test_defaults() -> None:
     assert (s.calling_hours.start.hour, s.calling_hours.end.hour) == (8, 21)
     assert s.retry_delays == (300, 900, 3600)
     assert str(s.report_time_zone) == "America/New_York"
+    assert (s.redis_socket_timeout, s.redis_connect_timeout) == (5.0, 2.0)
 
 
 @pytest.mark.parametrize(
@@ -42,11 +43,28 @@ def test_defaults() -> None:
         ("RETRY_DELAYS", "5,x"),
         ("LEASE_SECONDS", "-1"),
         ("LOG_LEVEL", "LOUD"),
+        ("REDIS_SOCKET_TIMEOUT", "0"),
+        ("REDIS_SOCKET_TIMEOUT", "-1"),
+        ("REDIS_SOCKET_TIMEOUT", "5s"),
+        ("REDIS_SOCKET_TIMEOUT", "nan"),
+        ("REDIS_SOCKET_TIMEOUT", "inf"),
+        ("REDIS_CONNECT_TIMEOUT", "0"),
+        ("REDIS_CONNECT_TIMEOUT", "never"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"^{name}:"):
         load_settings({**GOOD, name: value})
+
+
+@pytest.mark.parametrize(
+    ("socket", "connect", "expected"),
+    [("", "", (5.0, 2.0)), ("2.5", "0.5", (2.5, 0.5)), ("10", "3", (10.0, 3.0))],
+)
+def test_redis_timeouts(socket: str, connect: str, expected: tuple[float, float]) -> None:
+    env = {**GOOD, "REDIS_SOCKET_TIMEOUT": socket, "REDIS_CONNECT_TIMEOUT": connect}
+    s = load_settings(env)
+    assert (s.redis_socket_timeout, s.redis_connect_timeout) == expected
 
 
 @pytest.mark.parametrize("missing", ["TWILIO_ACCOUNT_SID", "HOTLINE_API_TOKEN", "SECRET_KEY"])
