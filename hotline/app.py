@@ -57,11 +57,15 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> Any:
-        """Liveness and Redis reachability, for load balancers and compose."""
+        """Liveness and Redis reachability, for load balancers and compose: always JSON,
+        503 naming the error class when Redis is down or hung (within its socket timeout)."""
         from hotline.services import get_redis  # noqa: PLC0415
 
-        get_redis().ping()
-        return jsonify(status="ok")
+        try:
+            get_redis().ping()
+        except Exception as exc:  # whatever failed, the answer is "unavailable", not a 500
+            return jsonify(status="unavailable", redis=type(exc).__name__), 503
+        return jsonify(status="ok", redis="ok")
 
     return app
 
