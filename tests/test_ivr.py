@@ -36,6 +36,9 @@ def keys_of(turn: Turn) -> list[str]:
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_every_prompt_exists_in_both_languages(key: str, language: str) -> None:
     params = {"last_four": "0 1 4 7", "digits": "2 1 2", "place": 3, "wait": "x", "hotline": "8"}
+    # The callback legs' prompts (whisper, counselor notices).
+    params |= {"seconds": 60, "outcome": "busy", "urgent": "", "who": "x", "tongue": "x"}
+    params |= {"insurance": "x", "minutes": 4}
     said = prompts.text(key, language, **params)
     assert said.strip()
     assert "{" not in said  # every placeholder filled
