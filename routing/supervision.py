@@ -18,7 +18,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 
-from routing import keys, queue
+from routing import account, keys, queue
 from routing.counselors import (
     FREE,
     Counselor,
@@ -124,6 +124,21 @@ def snapshot(r: Redis, settings: Settings, now: float | None = None) -> dict[str
         "counselors": counselors,
         "counselors_by_state": by_state,
         "today": base["stats"]["today"],
+        "account_trouble": _account_trouble(r, now),
+    }
+
+
+def _account_trouble(r: Redis, now: float) -> dict[str, Any] | None:
+    """The dashboard's red banner: an account-level Twilio error of the past hour."""
+    trouble = account.last_trouble(r)
+    if trouble is None:
+        return None
+    return {
+        "code": trouble.code,
+        "message": trouble.message,
+        "advice": trouble.advice,
+        "at": trouble.at,
+        "paused": trouble.paused(now),
     }
 
 

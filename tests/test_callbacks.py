@@ -678,3 +678,156 @@ def test_no_log_line_holds_a_full_number(
     assert "accepted; dialing caller ***23" in text
     for number in (CALLER, COUNSELOR_PHONE):
         assert number[2:] not in text
+
+
+# --- The real world: answering machines, hang-ups, account errors ------------------------
+
+
+def said(doc: Any) -> str:
+    return " ".join(s.text for s in doc.iter("Say"))
+
+
+def test_unknown_is_not_a_person_and_nobody_pressing_1_is_not_bridged(
+    offer: Any, r: redis.Redis
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    asked = call.caller_answers("unknown")
+    gather = asked.find("Gather")
+    assert gather is not None and gather.get("numDigits") == "1"
+    assert "press 1" in said(asked)
+    assert call.caller_presses("").find("Hangup") is not None  # nobody pressed it
+    assert call.state == S.SCREENING
+    call.dial_ends("completed", DialBridged="false")
+    assert call.state == S.CALLER_UNREACHED
+    assert get_lead(r, lead.id).status == "retry_wait"
+    assert [a["outcome"] for a in lead_attempts(r, lead.id)] == ["no person answered"]
+
+
+def test_a_person_who_presses_1_is_bridged_when_detection_says_nothing(
+    offer: Any, r: redis.Redis
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    assert call.caller_answers(None).find("Gather") is not None  # no AMD result yet
+    bridged = call.caller_presses("1")
+    assert bridged.find("Hangup") is None and bridged.find("Gather") is None
+    assert call.state == S.BRIDGED
+    call.dial_ends("completed", DialBridged="true")
+    assert get_lead(r, lead.id).status == "connected"
+
+
+def test_a_voicemail_hears_a_neutral_message_and_is_never_bridged(
+    offer: Any, r: redis.Redis
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    # The screen's first request carries no AnsweredBy (asynchronous detection); even if
+    # one came, it is not what decides.
+    greeting = parse_twiml(call.post("screen", AnsweredBy="human"))
+    assert greeting.find("Redirect") is not None
+    call.post("amd", AnsweredBy="machine_end_beep")
+    doc = parse_twiml(call.post("screen-check"))
+    assert doc.find("Hangup") is not None
+    message = said(greeting) + " " + said(doc)
+    for word in ("addict", "treatment", "recovery", "hotline", "substance", "drug", "988"):
+        assert word not in message.lower()
+    call.dial_ends("completed", DialBridged="false")
+    assert call.state == S.CALLER_UNREACHED
+    assert [a["outcome"] for a in lead_attempts(r, lead.id)] == ["machine"]
+
+
+def test_a_hang_up_before_the_legs_are_joined_is_not_connected(offer: Any, r: redis.Redis) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    call.caller_answers("human")
+    assert call.state == S.BRIDGED and get_lead(r, lead.id).status == "reserved"
+    call.dial_ends("completed", DialBridged="false")  # they hung up during the greeting
+    assert get_lead(r, lead.id).status == "retry_wait"
+    assert [a["outcome"] for a in lead_attempts(r, lead.id)] == ["hung up"]
+    assert cs.get_counselor(r, counselor.id).status == "available"
+
+
+def test_a_counselor_hanging_up_while_the_caller_rings_costs_no_attempt_whatever_comes_first(
+    offer: Any, r: redis.Redis, settings: Settings
+) -> None:
+    call, lead, counselor = offer()
+    call.counselor_answers()
+    call.counselor_presses("1")
+    # The Dial's action arrives before the counselor leg's status callback.
+    call.dial_ends("canceled", CallStatus="completed", DialBridged="false")
+    call.counselor_status("completed")
+    assert call.state == S.MISSED
+    assert back_in_its_place(r, settings, lead, call.rid)
+    assert lead_attempts(r, lead.id) == []
+    assert cs.get_counselor(r, counselor.id).missed_offers == 0
+
+
+@pytest.mark.parametrize(("code", "http"), [(21210, 400), (21215, 400), (20003, 401), (21219, 400)])
+def test_an_account_level_error_pauses_dialing_and_blames_no_counselor(
+    standin_env: dict[str, str],
+    standin: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
+    code: int,
+    http: int,
+) -> None:
+    lead = new_lead(r, settings)
+    first, second = new_counselor(r), new_counselor(r, "Bo", "+13125550198")
+    [rid] = jobs.request_match(services)
+    standin.fail_next(http, code, "refused for the account")
+    assert jobs.place_counselor_call(services, rid) == "paused"
+    assert get_lead(r, lead.id).status == "waiting"  # back in line, no attempt
+    assert get_lead(r, lead.id).attempts == 0
+    for c in (first, second):
+        assert cs.get_counselor(r, c.id).status == "available"  # nobody went offline
+    assert account.dialing_paused(r)
+    assert jobs.request_match(services) == []  # the next counselor is not tried
+    trouble = account.last_trouble(r)
+    assert trouble is not None and trouble.code == code and trouble.advice
+    # The pause ends by itself; the next call that goes through clears the banner.
+    r.delete(keys.DIAL_PAUSED)
+    [rid2] = jobs.request_match(services)
+    assert jobs.place_counselor_call(services, rid2) == "dialed"
+    assert account.last_trouble(r) is None
+
+
+def test_an_error_on_a_callback_leg_never_speaks_the_hotlines_purpose(
+    offer: Any, r: redis.Redis, twilio: Twilio
+) -> None:
+    call, lead, counselor = offer()
+    r.hset(keys.RESERVATION.format(call.rid), "score", "not a number")  # breaks reading it
+    for leg in ("screen", "screen-check", "dial-result", "whisper"):
+        doc = parse_twiml(call.post(leg))
+        text = said(doc).lower()
+        assert doc.find("Hangup") is not None and text
+        for word in ("overdos", "suicide", "9 1 1", "9 8 8", "addict", "treatment"):
+            assert word not in text
+
+
+def test_the_ivr_apology_gives_the_emergency_numbers_in_both_languages(
+    twilio: Twilio,
+) -> None:
+    doc = parse_twiml(twilio.post("/twilio/fallback", {"CallSid": "CA" + "3" * 32}))
+    says = list(doc.iter("Say"))
+    assert [s.get("language") for s in says] == ["en-US", "es-US"]
+    for s in says:
+        assert "9 1 1" in s.text and "9 8 8" in s.text
+    assert doc.find("Hangup") is not None
+
+
+def test_the_static_fallback_file_says_what_the_fallback_route_says(twilio: Twilio) -> None:
+    from pathlib import Path
+    from xml.etree import ElementTree
+
+    route = parse_twiml(twilio.post("/twilio/fallback", {"CallSid": "CA" + "3" * 32}))
+    hosted = ElementTree.parse(Path(__file__).parent.parent / "docs" / "fallback-twiml.xml")
+    assert [(s.text, s.attrib) for s in hosted.getroot().iter("Say")] == [
+        (s.text, s.attrib) for s in route.iter("Say")
+    ]
+    assert hosted.getroot().find("Hangup") is not None

@@ -291,3 +291,22 @@ def test_offline_for_missed_offers_is_not_shown_as_a_break(
     assert rows["Dana"]["shown_state"] == "break"
     assert rows["Kim"]["shown_state"] == "offline"
     assert rows["Kim"]["status_reason"] == "missed 3 offers in a row"
+
+
+def test_an_account_level_twilio_error_shows_a_red_banner_with_what_to_do(
+    auth: AuthActions, client: FlaskClient, r: Redis
+) -> None:
+    from routing import account
+
+    auth.as_role("supervisor")
+    assert "account-trouble" not in client.get("/dashboard/live").get_data(as_text=True)
+    account.pause_dialing(r, 21210, "Twilio error 21210")
+    html = client.get("/dashboard/live").get_data(as_text=True)
+    banner = html[html.index('id="account-trouble"') :][:600]
+    assert (
+        "error 21210" in banner and "paused" in banner and "Verify the callback caller ID" in banner
+    )
+    trouble = client.get("/dashboard/live.json").get_json()["account_trouble"]
+    assert trouble["code"] == 21210 and trouble["paused"] is True
+    account.clear(r)
+    assert client.get("/dashboard/live.json").get_json()["account_trouble"] is None

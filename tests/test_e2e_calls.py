@@ -213,9 +213,9 @@ def test_a_transient_rest_error_is_retried(line: Line, status: int, code: int):
 
 def test_a_permanent_error_on_the_caller_leg_marks_the_lead_failed(line: Line):
     counselor_id = line.counselor("Jo", "+12125550111", Script.answers("1"))
-    call = line.calls_in("+14155550124", IVR_EN, Script.fails(error_code="13224"))
+    call = line.calls_in("+14155550124", IVR_EN, Script.fails(error_code="13223"))
     lead = line.wait_status(line.lead_of(call), "failed")
-    assert "13224" in lead["lead"]["status_reason"]
+    assert "13223" in lead["lead"]["status_reason"]
     line.settle()
     assert len(line.legs_to("+14155550124")) == 1, "a permanent error is not retried"
     wait_until(lambda: line.counselor_state(counselor_id)["status"] == "available", 15)

@@ -36,6 +36,8 @@ def keys_of(turn: Turn) -> list[str]:
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_every_prompt_exists_in_both_languages(key: str, language: str) -> None:
     params = {"last_four": "0 1 4 7", "digits": "2 1 2", "place": 3, "wait": "x", "hotline": "8"}
+    params |= {"seconds": 60, "outcome": "busy", "urgent": "", "who": "x", "tongue": "x"}
+    params |= {"insurance": "x", "minutes": 3}
     # The callback legs' prompts (whisper, counselor notices).
     params |= {"seconds": 60, "outcome": "busy", "urgent": "", "who": "x", "tongue": "x"}
     params |= {"insurance": "x", "minutes": 4}
@@ -46,7 +48,7 @@ def test_every_prompt_exists_in_both_languages(key: str, language: str) -> None:
         assert said != prompts.text(key, "en", **params)
 
 
-@pytest.mark.parametrize("key", ["welcome", "emergency", "no_number"])
+@pytest.mark.parametrize("key", ["welcome", "emergency", "no_number", "apology"])
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_emergency_numbers_are_given(key: str, language: str) -> None:
     said = prompts.text(key, language, hotline="8 0 0")

@@ -106,8 +106,7 @@ def test_several_workers_never_double_assign(
     time.sleep(2)  # let every sweep run at least once more: nothing may change
 
     reservations = [
-        get_reservation(r, k.split(":")[-1])
-        for k in r.scan_iter(keys.RESERVATION.format("*"))
+        get_reservation(r, k.split(":")[-1]) for k in r.scan_iter(keys.RESERVATION.format("*"))
     ]
     live = [x for x in reservations if x is not None and x.active]
     by_counselor = [x.counselor_id for x in live]

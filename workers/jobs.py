@@ -120,7 +120,9 @@ def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
             follow_up(services, ended)
         elif budget > 0:
             budget -= 1
-            done["reconciled"] += reconcile.settle_reservation(services, res)
+            ended = reconcile.settle_reservation(services, res)
+            done["reconciled"] += ended is not None
+            follow_up(services, ended)
     if budget > 0:
         done["reconciled"] += reconcile.settle_intake(services, now, budget)
     for cid in counselors.due_wrapups(r, now):

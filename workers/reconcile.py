@@ -33,15 +33,16 @@ def _refused(services: Services, exc: Exception) -> None:
     log.warning("reconciliation look-up failed: %s", twilio_rest.describe(exc))
 
 
-def settle_reservation(services: Services, res: Reservation) -> bool:
-    """Settle a reservation whose lease ran out; True if it moved on."""
+def settle_reservation(services: Services, res: Reservation) -> callbacks.Ended | None:
+    """Settle a reservation whose lease ran out: how it ended, or None (still live, or
+    Twilio could not say: looked at again after another lease)."""
     r, settings = services.redis, services.settings
     try:
         leg = twilio_rest.fetch_call(services, res.counselor_call_sid)
     except Exception as exc:  # noqa: BLE001 - any failure: look again after another lease
         _refused(services, exc)
         callbacks.touch(r, settings, res.id)
-        return False
+        return None
     if leg is None:
         # Twilio has no such call: nobody is on the phone for this callback.
         ended = callbacks.release(r, settings, res.id, "call unknown to Twilio")
@@ -49,13 +50,10 @@ def settle_reservation(services: Services, res: Reservation) -> bool:
         ended = callbacks.counselor_leg_ended(r, settings, res.id, leg.status)
     else:
         callbacks.touch(r, settings, res.id)  # still live: look again after another lease
-        return False
+        return None
     if ended is not None:
         log.info("reconciled reservation %s: %s", res.id, ended.ending.value)
-    from workers.jobs import follow_up  # noqa: PLC0415 - jobs imports this module
-
-    follow_up(services, ended)
-    return ended is not None
+    return ended
 
 
 def settle_intake(services: Services, now: float, budget: int) -> int:

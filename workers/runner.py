@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Worker
 from rq.serializers import JSONSerializer
 
 from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, build_services
 from settings import Settings
+from workers import jobs
 
 log = logging.getLogger(__name__)
+
+#: Seconds a worker waits before working again after losing Redis.
+REDIS_RETRY = 1.0
 
 
 def _sweep_forever(settings: Settings, stop: threading.Event) -> None:
@@ -21,8 +28,6 @@ def _sweep_forever(settings: Settings, stop: threading.Event) -> None:
     queues are backed up, and it is one atomic, idempotent Redis script, safe to run from
     every worker process at once.
     """
-    from workers import jobs  # noqa: PLC0415
-
     services = build_services(settings)
     while not stop.wait(settings.sweep_interval):
         try:
@@ -37,12 +42,20 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     stop = threading.Event()
     if not burst:
         threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True).start()
-    worker = Worker(
-        [services.queue(DIAL_QUEUE), services.queue(DEFAULT_QUEUE)],
-        connection=services.rq_redis,
-        serializer=JSONSerializer,
-    )
     try:
-        worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+        while True:
+            worker = Worker(
+                [services.queue(DIAL_QUEUE), services.queue(DEFAULT_QUEUE)],
+                connection=services.rq_redis,
+                serializer=JSONSerializer,
+            )
+            try:
+                worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # RQ gives up when Redis goes away in the middle of a job; a blink of Redis
+                # must cost seconds, not the worker: start again once it answers.
+                log.error("worker lost Redis (%s); starting again in %ss", exc, REDIS_RETRY)
+                time.sleep(REDIS_RETRY)
     finally:
         stop.set()
