@@ -1,4 +1,8 @@
-"""The shared clients of a worker process, built once from the environment."""
+"""The shared clients of a worker process, built once.
+
+``hotline worker`` builds them before RQ starts forking a work horse per job, so every job
+inherits them (redis-py reconnects its pools in a forked child by itself) instead of
+building settings, pools and a twilio client again for each job."""
 
 from __future__ import annotations
 
@@ -16,3 +20,9 @@ def current_services() -> Services:
     if _services is None:
         _services = build_services(load_settings(os.environ))
     return _services
+
+
+def use(services: Services) -> None:
+    """Make ``services`` this process's (and its forked work horses')."""
+    global _services
+    _services = services

@@ -11,9 +11,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, build_services
+from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, Services, build_services
 from settings import Settings
-from workers import jobs
+from workers import context, jobs
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +21,20 @@ log = logging.getLogger(__name__)
 REDIS_RETRY = 1.0
 
 
-def _sweep_forever(settings: Settings, stop: threading.Event) -> None:
+def _sweep_forever(services: Services, stop: threading.Event) -> None:
     """Run the periodic sweep every SWEEP_INTERVAL seconds until ``stop`` is set.
 
     Written here rather than with RQ's CronScheduler: the sweep must run even when the
-    queues are backed up, and it is one atomic, idempotent Redis script, safe to run from
-    every worker process at once.
+    queues are backed up, and each of its moves is a compare-and-set, safe to run from every
+    worker process at once. It has clients of its own: RQ forks work horses from this
+    process, and a forked child must never share a live connection with this thread.
     """
-    services = build_services(settings)
+    settings = services.settings
     while not stop.wait(settings.sweep_interval):
         try:
             jobs.sweep_now(services)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("sweep: no Redis (%s); retrying in %ss", exc, settings.sweep_interval)
         except Exception:  # noqa: BLE001 - the next tick tries again; never kill the thread
             log.exception("sweep failed; retrying in %ss", settings.sweep_interval)
 
@@ -39,9 +42,11 @@ def _sweep_forever(settings: Settings, stop: threading.Event) -> None:
 def run_worker(settings: Settings, burst: bool = False) -> None:
     """Work the dial and default queues until stopped (or empty, with ``burst``)."""
     services = build_services(settings)
+    context.use(services)  # built once: every forked job inherits it
     stop = threading.Event()
     if not burst:
-        threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True).start()
+        sweeper = build_services(settings)
+        threading.Thread(target=_sweep_forever, args=(sweeper, stop), daemon=True).start()
     try:
         while True:
             worker = Worker(
