@@ -10,6 +10,8 @@ import functools
 import logging
 
 from flask import Blueprint, Response, request, url_for
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from twilio.twiml.voice_response import Gather, VoiceResponse
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -45,6 +47,9 @@ def apologise(exc: Exception) -> Response:
             return Response(f"{exc.name}\n", exc.code, mimetype="text/plain")
     if isinstance(exc, BadRequest):
         log.warning("webhook %s: bad request (%s)", request.path, exc.description)
+    elif isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        # One line each: an outage would otherwise bury the log in identical tracebacks.
+        log.error("webhook %s failed: no Redis (%s)", request.path, type(exc).__name__)
     else:
         log.exception("webhook %s failed", request.path)
     if request.path.startswith("/twilio/callback/"):

@@ -229,7 +229,7 @@ def _dial_refused(services: Services, reservation_id: str, guard: str, exc: Exce
     reason = twilio_rest.describe(exc)
     if blame is Blame.ACCOUNT:
         trouble = account.pause_dialing(r, twilio_rest.error_code(exc), reason)
-        log.error("dialing paused until %.0f: %s", trouble.paused_until, reason)
+        log.error("dialing paused for %.0f s: %s", trouble.paused_until - trouble.at, reason)
         follow_up(services, callbacks.dialing_failed(r, settings, reservation_id, reason))
         return "paused"
     follow_up(services, callbacks.counselor_unreachable(r, settings, reservation_id, reason))
