@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 #: Seconds a counselor's phone counts as busy once rung, until its leg reports its end (the
 #: sweep's reconciliation asks Twilio long before this if that report is lost).
 LEG_OPEN_SECONDS = 4 * 3600
+#: Seconds past its ring time that a counselor call we never heard of may still last (the
+#: whisper, twice, then "no longer available").
+UNKNOWN_CALL_SECONDS = 60
 #: Whisper prompts a counselor may let pass without a key before it counts as a decline.
 WHISPER_TRIES = 2
 #: AnsweredBy values of answering-machine detection that mean no person answered.
@@ -87,10 +90,15 @@ def dialing_failed(r: Redis, settings: Settings, reservation_id: str, reason: st
     return end(r, settings, reservation_id, Ending.PAUSED, ACTIVE, reason)
 
 
-def release(r: Redis, settings: Settings, reservation_id: str, why: str) -> Ended | None:
+def release(
+    r: Redis, settings: Settings, reservation_id: str, why: str, *, call_unknown: bool = False
+) -> Ended | None:
     """End a reservation for a reason that is nobody's miss (its lead was cancelled, or
-    nothing was heard in time): the lead returns to its place, the counselor is free."""
-    ended = end(r, settings, reservation_id, Ending.RELEASED, ACTIVE, why)
+    nothing was heard in time): the lead returns to its place, the counselor is free.
+    ``call_unknown``: a call may have been placed whose CallSid never reached us (a worker
+    or Redis died in between), so their phone is not rung again until it would be over."""
+    hold = settings.counselor_ring_seconds + UNKNOWN_CALL_SECONDS if call_unknown else 0.0
+    ended = end(r, settings, reservation_id, Ending.RELEASED, ACTIVE, why, hold_phone=hold)
     if ended is None and get_reservation(r, reservation_id) is None:
         r.zrem(keys.LEASES, reservation_id)  # a lease whose reservation is gone
     return ended

@@ -102,10 +102,12 @@ def end(
     why: str,
     *,
     until: float = 0.0,
+    hold_phone: float = 0.0,
     now: float | None = None,
 ) -> Ended | None:
     """End a reservation that is in one of ``allowed`` states with ``ending``; None if it
-    was elsewhere (too late: another piece of news got there first)."""
+    was elsewhere (too late: another piece of news got there first). ``hold_phone``: count
+    the counselor's phone busy for that many seconds (a call we never heard of may ring)."""
     now = time.time() if now is None else now
     res = get_reservation(r, reservation_id)
     if res is None or res.state not in allowed:
@@ -136,8 +138,8 @@ def end(
         LeadStatus.RESERVED.value,
         " ".join((CounselorStatus.RESERVED.value, CounselorStatus.ON_CALL.value)),
         *counselor_args,
-        move.leg,
-        repr(now + LEG_GRACE_SECONDS),
+        "hold" if hold_phone else move.leg,
+        repr(now + (hold_phone or LEG_GRACE_SECONDS)),
     ]
     done = run_script(r, "end_reservation", script_keys, args)
     if not done:

@@ -44,7 +44,6 @@ PENDING_STATUSES = frozenset(
 )
 
 LANGUAGES = ("en", "es")
-SITUATIONS = ("self", "other")
 INSURANCE = ("ppo", "hmo", "medicaid", "medicare", "none", "unknown")
 
 

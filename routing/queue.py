@@ -14,8 +14,8 @@ from redis import Redis
 from redis.client import Pipeline
 
 from routing import keys, stats
-from routing.counselors import FREE, OFF_DUTY
-from routing.leads import INSURANCE, LANGUAGES, Lead, LeadStatus
+from routing.counselors import FREE, OFF_DUTY, list_counselors
+from routing.leads import Lead, LeadStatus
 from routing.scripts import run_script
 from settings import Settings
 
@@ -27,11 +27,6 @@ DEFAULT_HANDLE_SECONDS = 600
 def bucket_key(language: str, insurance: str) -> str:
     """The sorted set of one skill bucket."""
     return keys.WAITING.format(language, insurance)
-
-
-def all_bucket_keys() -> list[str]:
-    """Every bucket's key (2 languages x 6 insurance values)."""
-    return [bucket_key(lang, ins) for lang in LANGUAGES for ins in INSURANCE]
 
 
 def add_waiting(r: Redis, settings: Settings, lead: Lead) -> None:
@@ -114,8 +109,6 @@ def snapshot(
 ) -> dict[str, Any]:
     """The queue as the API and dashboard show it: waiting callbacks (masked), counselors
     and today's numbers."""
-    from routing.counselors import list_counselors  # noqa: PLC0415 - counselors imports us
-
     now = time.time() if now is None else now
     waiting = []
     for place, lead in enumerate(waiting_leads(r, limit), start=1):

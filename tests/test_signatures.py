@@ -37,4 +37,4 @@ def test_a_signature_on_the_url_with_its_port_is_accepted(client: Any) -> None:
 
 
 def test_healthz(client: Any) -> None:
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/healthz").get_json() == {"status": "ok", "redis": "ok"}

@@ -164,3 +164,35 @@ def test_worker_killed_mid_dial_loses_nothing(
     wait_until(lambda: get_reservation(r, second).state == ReservationState.COUNSELOR_RINGING)
     time.sleep(2)
     assert len(standin.calls) == 1
+
+
+def test_a_worker_outlives_redis_going_away_in_the_middle_of_a_job(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from hotline.redis_server import RedisProcess
+
+    own = RedisProcess(tmp_path / "redis", appendonly=True).start()
+    env["REDIS_URL"] = own.url
+    pool = WorkerProcesses(env)
+    try:
+        [worker] = pool.start(1)
+        rq_redis = redis.Redis.from_url(own.url)
+        queue = Queue("hotline-default", connection=rq_redis, serializer=JSONSerializer)
+        wait_until(lambda: rq_redis.smembers("rq:workers"), 20)
+        queue.enqueue("time.sleep", 2)
+        wait_until(lambda: queue.count == 0, 10)  # taken: the job is running
+        assert own.process is not None
+        os.kill(own.process.pid, signal.SIGKILL)
+        own.process.wait()
+        time.sleep(4)  # the job ends, RQ cannot record it, its loop gives up
+        assert worker.poll() is None
+        own.start()
+        queue.enqueue("time.sleep", 0)
+        wait_until(lambda: queue.count == 0 and not queue.started_job_registry.count, 20)
+        assert worker.poll() is None
+    finally:
+        pool.stop()
+        own.stop()

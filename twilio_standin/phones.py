@@ -117,10 +117,6 @@ class Script:
         """A person at the try-it page, pressing keys by hand."""
         return cls("human", 0.0, (), 3600.0, interactive=True)
 
-    def with_talk(self, seconds: float) -> Script:
-        """The same script, staying ``seconds`` once connected."""
-        return replace(self, talk_seconds=seconds)
-
     def hangs_up_in_dial_after(self, after: float) -> Script:
         """The same script, hanging up ``after`` seconds into a <Dial> it makes."""
         return replace(self, hang_up_in_dial_after=after)

@@ -115,7 +115,8 @@ def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
             r.zrem(keys.LEASES, rid)
         elif not res.counselor_call_sid:
             # No call was placed (or its CallSid never reached us): nobody is on the phone.
-            ended = callbacks.release(r, settings, rid, "lease expired")
+            dialed = bool(r.exists(keys.DIAL_GUARD.format(rid, "counselor")))
+            ended = callbacks.release(r, settings, rid, "lease expired", call_unknown=dialed)
             done["reclaimed"] += ended is not None
             follow_up(services, ended)
         elif budget > 0:

@@ -9,6 +9,7 @@ import time
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Worker
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, Services, build_services
@@ -49,18 +50,25 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         threading.Thread(target=_sweep_forever, args=(sweeper, stop), daemon=True).start()
     try:
         while True:
-            worker = Worker(
-                [services.queue(DIAL_QUEUE), services.queue(DEFAULT_QUEUE)],
-                connection=services.rq_redis,
-                serializer=JSONSerializer,
-            )
             try:
+                # Built inside the try: RQ's Worker talks to Redis as soon as it is made.
+                worker = Worker(
+                    [services.queue(DIAL_QUEUE), services.queue(DEFAULT_QUEUE)],
+                    connection=services.rq_redis,
+                    serializer=JSONSerializer,
+                )
                 worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
-                return
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                # RQ gives up when Redis goes away in the middle of a job; a blink of Redis
-                # must cost seconds, not the worker: start again once it answers.
                 log.error("worker lost Redis (%s); starting again in %ss", exc, REDIS_RETRY)
+            else:
+                if burst or worker._stop_requested or worker._shutdown_requested_date:
+                    return
+                # RQ's loop also quits by itself on a Redis timeout or an error it did not
+                # expect; a blink of Redis must cost seconds, not the worker.
+                log.error("worker loop ended unasked; starting again in %ss", REDIS_RETRY)
+            try:
                 time.sleep(REDIS_RETRY)
+            except StopRequested:  # SIGTERM while waiting (RQ's handler raises it)
+                return
     finally:
         stop.set()

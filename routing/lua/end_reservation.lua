@@ -16,7 +16,8 @@
 -- ARGV[13] counselor status ('' leaves the counselor alone)   ARGV[14] counselor fields (JSON)
 -- ARGV[15] idle sets to join (1-based indexes into KEYS[11..], space separated)
 -- ARGV[16] idle-since score   ARGV[17] wrap-up end ('' for none)
--- ARGV[18] leg: 'cap' (busy at most until ARGV[19]) or 'close'
+-- ARGV[18] leg: 'cap' (busy at most until ARGV[19]), 'close', or 'hold' (busy until
+-- ARGV[19] whatever it was: a call may have been placed that we never heard of)
 -- Returns {previous state, lead moved (0/1), counselor moved (0/1)} or false.
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return false end
@@ -91,7 +92,9 @@ if c[1] and ARGV[13] ~= '' and c[3] == rid then
 end
 -- The counselor's phone: free at once if no call was placed, else soon (they may still be
 -- hearing a last message); their leg's final status frees it sooner.
-if c[1] and c[4] == rid then
+if c[1] and ARGV[18] == 'hold' then
+  redis.call('HSET', KEYS[9], 'leg', rid, 'leg_until', ARGV[19])
+elseif c[1] and c[4] == rid then
   if ARGV[18] == 'close' then
     redis.call('HSET', KEYS[9], 'leg_until', '0')
   elseif tonumber(c[5] or '0') > tonumber(ARGV[19]) then
