@@ -2,7 +2,11 @@
 
 ``load_settings(os.environ)`` returns a frozen :class:`Settings`; a bad value raises
 :class:`SettingsError` naming the variable, so a misconfigured process never starts.
-Every setting is documented where it is defined.
+
+Each setting is defined once, as a field of :class:`Settings` made by :func:`setting`: its
+environment variable, its default and the parser that validates it, documented where it is
+defined. ``load_settings`` loops over those fields; only the checks that involve two settings
+are written out after the loop. A variable that is set but empty counts as unset.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import time, tzinfo
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -38,87 +45,72 @@ class CallingHours:
         return local >= self.start or local < self.end  # a window that wraps midnight
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Hotline's configuration. Field names match the environment variables, lower-cased."""
+def setting(env: str, default: T, parse: Callable[[str], T], *, required: str = "") -> T:
+    """A Settings field read from ``env`` by ``parse`` (which raises ValueError saying what is
+    wrong), ``default`` when unset. ``required``: the value may only be left empty by
+    ``load_settings(..., dev=True)``, which makes a random one; the text says what is needed."""
+    return field(default=default, metadata={"env": env, "parse": parse, "required": required})
 
-    #: Redis to use. None: start an embedded redis-server persisted (AOF) under ``var_dir``.
-    redis_url: str | None = None
-    #: Where the embedded Redis keeps its data and socket (HOTLINE_VAR_DIR).
-    var_dir: Path = Path("var")
-    #: Seconds a Redis command waits for its reply before raising redis.TimeoutError
-    #: (REDIS_SOCKET_TIMEOUT): a hung Redis fails a webhook in time for it to still answer
-    #: Twilio, which gives up after 15 s. RQ workers raise it for their blocking pops.
-    redis_socket_timeout: float = 5.0
-    #: Seconds to wait for a connection to Redis to open (REDIS_CONNECT_TIMEOUT).
-    redis_connect_timeout: float = 2.0
-    #: Twilio account SID (AC + 32 hex). Empty only in dev, where the stand-in is used.
-    twilio_account_sid: str = ""
-    #: Twilio auth token: signs webhooks and authenticates REST calls.
-    twilio_auth_token: str = ""
-    #: Base URL of Twilio's REST API; point it at the local stand-in for demos and tests.
-    twilio_api_base_url: str = "https://api.twilio.com"
-    #: The hotline's own number, E.164: caller ID of every callback.
-    hotline_number: str = "+18004927848"
-    #: The URL Twilio uses to reach us (scheme and host, no trailing slash). Webhook
-    #: signatures are checked against it, so TLS-terminating proxies do not break them.
-    public_base_url: str = "http://localhost:5000"
-    #: Bearer token for the JSON API.
-    hotline_api_token: str = ""
-    #: Flask secret key (sessions, CSRF).
-    secret_key: str = ""
-    #: Local window (caller's time zone) for callbacks, "HH:MM-HH:MM".
-    calling_hours: CallingHours = field(
-        default_factory=lambda: CallingHours(time(8, 0), time(21, 0))
-    )
-    #: The call center's time zone (IANA name, REPORT_TIME_ZONE): where the dashboard's
-    #: days and hours begin, so "today" is the supervisors' today.
-    report_time_zone: tzinfo = field(default_factory=lambda: ZoneInfo("America/New_York"))
-    #: Outbound calls per second allowed by the Twilio account (CALLS_PER_SECOND).
-    calls_per_second: float = 1.0
-    #: Seconds a callback waits for an insurance specialist before any counselor may take it.
-    widen_after_seconds: int = 120
-    #: Seconds a reservation may go without news from Twilio before it is reclaimed.
-    lease_seconds: int = 120
-    #: Seconds of wrap-up after a bridged call before the counselor is available again.
-    wrapup_seconds: int = 60
-    #: Delays (seconds) before each retry of a caller who did not answer; its length is the
-    #: number of retries (RETRY_DELAYS="300,900,3600").
-    retry_delays: tuple[int, ...] = (300, 900, 3600)
-    #: Missed offers in a row after which a counselor is put offline.
-    max_missed_offers: int = 3
-    #: Head start (seconds) in the queue for a caller in withdrawal or using now.
-    urgent_head_start: int = 1800
-    #: Head start (seconds) for someone calling for themselves.
-    self_head_start: int = 600
-    #: Target time to callback for the service level (SERVICE_LEVEL_SECONDS).
-    service_level_seconds: int = 900
-    #: Seconds a counselor's phone rings before it counts as missed.
-    counselor_ring_seconds: int = 20
-    #: Seconds the caller's phone rings before it counts as no answer.
-    caller_ring_seconds: int = 30
-    #: Interval (seconds) of the periodic sweep: leases, wrap-ups, matching.
-    sweep_interval: int = 5
-    #: Seconds after its start that a call still in the IVR is checked with Twilio's REST
-    #: API, in case its status callback was lost (INTAKE_CHECK_SECONDS).
-    intake_check_seconds: int = 300
-    #: Number of proxies in front of the web server whose X-Forwarded-* headers are trusted.
-    trusted_proxies: int = 0
-    #: Port of `hotline web` / `hotline dev`.
-    port: int = 5000
-    #: Gunicorn worker processes of `hotline web` (WEB_CONCURRENCY).
-    web_concurrency: int = 2
-    #: Log level name.
-    log_level: str = "INFO"
 
-    @property
-    def redis_is_embedded(self) -> bool:
-        """Whether this process should use (and start if needed) the embedded Redis."""
-        return self.redis_url is None
+# --- Parsers: a raw, non-empty string in; a value out, or ValueError saying what is wrong ---
 
-    def with_overrides(self, **changes: object) -> Settings:
-        """A copy with some fields changed (tests, the dev command)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a whole number") from None
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        parsed = urlparse(raw)
+        if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+            raise ValueError(f"{raw!r} is not a URL with scheme {'/'.join(schemes)}")
+        return raw.rstrip("/")
+
+    return parse
+
+
+def _account_sid(raw: str) -> str:
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", raw):
+        raise ValueError("expected AC followed by 32 hex digits")
+    return raw
+
+
+def _secret(minimum: int) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if len(raw) < minimum:
+            raise ValueError(f"must be at least {minimum} characters")
+        return raw
+
+    return parse
+
+
+def _phone_number(raw: str) -> str:
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{raw!r} is not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{raw!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -139,151 +131,186 @@ def parse_calling_hours(value: str) -> CallingHours:
     return hours
 
 
-def _url(value: str, name: str, schemes: tuple[str, ...]) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
-        raise SettingsError(f"{name}: {value!r} is not a URL with scheme {'/'.join(schemes)}")
-    return value.rstrip("/")
-
-
-def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
+def _time_zone(raw: str) -> tzinfo:
     try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: {raw!r} is not a whole number") from None
-    if value < minimum:
-        raise SettingsError(f"{name}: must be at least {minimum}, got {value}")
-    return value
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
+        raise ValueError(f"{raw!r} is not a time zone (e.g. America/Chicago)") from None
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
+def _calls_per_second(raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name}: {raw!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise SettingsError(f"{name}: must be a positive number of seconds, got {raw!r}")
+        raise ValueError(f"{raw!r} is not a number") from None
+    if not 0 < value <= 1000:
+        raise ValueError("must be above 0 and at most 1000")
     return value
+
+
+def _delays(raw: str) -> tuple[int, ...]:
+    try:
+        delays = tuple(int(d) for d in raw.split(",") if d.strip())
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a comma-separated list") from None
+    if any(d < 0 for d in delays):
+        raise ValueError("delays cannot be negative")
+    return delays
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError(f"{level!r} is not a log level")
+    return level
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Hotline's configuration: each field names its environment variable, default and parser."""
+
+    #: Redis to use (redis://, rediss://, unix://). None: start an embedded redis-server
+    #: persisted (AOF) under ``var_dir``.
+    redis_url: str | None = setting("REDIS_URL", None, _url("redis", "rediss", "unix"))
+    #: Where the embedded Redis keeps its data and socket, and ``hotline dev`` its secrets.
+    var_dir: Path = setting("HOTLINE_VAR_DIR", Path("var"), Path)
+    #: Seconds a Redis command waits for its reply before raising redis.TimeoutError: a hung
+    #: Redis fails a webhook in time for it to still answer Twilio, which gives up after 15 s.
+    #: RQ workers raise it for their blocking pops.
+    redis_socket_timeout: float = setting("REDIS_SOCKET_TIMEOUT", 5.0, _seconds)
+    #: Seconds to wait for a connection to Redis to open.
+    redis_connect_timeout: float = setting("REDIS_CONNECT_TIMEOUT", 2.0, _seconds)
+    #: Twilio account SID (AC + 32 hex). Random in dev, where the stand-in is used.
+    twilio_account_sid: str = setting(
+        "TWILIO_ACCOUNT_SID",
+        "",
+        _account_sid,
+        required="use `hotline dev` for the stand-in",
+    )
+    #: Twilio auth token: signs webhooks and authenticates REST calls. Set with the SID.
+    twilio_auth_token: str = setting(
+        "TWILIO_AUTH_TOKEN", "", str, required="set with TWILIO_ACCOUNT_SID"
+    )
+    #: Base URL of Twilio's REST API; point it at the local stand-in for demos and tests.
+    #: In dev without Twilio credentials it defaults to the stand-in (``twilio_standin_url``).
+    twilio_api_base_url: str = setting(
+        "TWILIO_API_BASE_URL", "https://api.twilio.com", _url("http", "https")
+    )
+    #: Port of the local Twilio stand-in that ``hotline dev`` starts when it has no Twilio
+    #: credentials.
+    standin_port: int = setting("STANDIN_PORT", 5050, _int_at_least(1))
+    #: The hotline's own number, E.164: caller ID of every callback.
+    hotline_number: str = setting("HOTLINE_NUMBER", "+18004927848", _phone_number)
+    #: The URL Twilio uses to reach us (scheme and host, no trailing slash). Webhook
+    #: signatures are checked against it, so TLS-terminating proxies do not break them.
+    #: ``hotline dev`` defaults it to http://127.0.0.1:PORT.
+    public_base_url: str = setting(
+        "PUBLIC_BASE_URL", "http://localhost:5000", _url("http", "https")
+    )
+    #: Bearer token for the JSON API.
+    hotline_api_token: str = setting(
+        "HOTLINE_API_TOKEN", "", _secret(16), required="at least 16 characters"
+    )
+    #: Flask secret key (sessions, CSRF).
+    secret_key: str = setting("SECRET_KEY", "", _secret(16), required="at least 16 characters")
+    #: Local window (caller's time zone) for callbacks, "HH:MM-HH:MM".
+    calling_hours: CallingHours = setting(
+        "CALLING_HOURS", CallingHours(time(8, 0), time(21, 0)), parse_calling_hours
+    )
+    #: The call center's time zone (IANA name): where the dashboard's days and hours begin,
+    #: so "today" is the supervisors' today.
+    report_time_zone: tzinfo = setting("REPORT_TIME_ZONE", ZoneInfo("America/New_York"), _time_zone)
+    #: Outbound calls per second allowed by the Twilio account (above 0, at most 1000).
+    calls_per_second: float = setting("CALLS_PER_SECOND", 1.0, _calls_per_second)
+    #: Seconds a callback waits for an insurance specialist before any counselor may take it.
+    widen_after_seconds: int = setting("WIDEN_AFTER_SECONDS", 120, _int_at_least(0))
+    #: Seconds a reservation may go without news from Twilio before it is reclaimed.
+    lease_seconds: int = setting("LEASE_SECONDS", 120, _int_at_least(5))
+    #: Seconds of wrap-up after a bridged call before the counselor is available again.
+    wrapup_seconds: int = setting("WRAPUP_SECONDS", 60, _int_at_least(0))
+    #: Delays (seconds) before each retry of a caller who did not answer; its length is the
+    #: number of retries ("300,900,3600").
+    retry_delays: tuple[int, ...] = setting("RETRY_DELAYS", (300, 900, 3600), _delays)
+    #: Missed offers in a row after which a counselor is put offline.
+    max_missed_offers: int = setting("MAX_MISSED_OFFERS", 3, _int_at_least(1))
+    #: Head start (seconds) in the queue for a caller in withdrawal or using now.
+    urgent_head_start: int = setting("URGENT_HEAD_START", 1800, _int_at_least(0))
+    #: Head start (seconds) for someone calling for themselves.
+    self_head_start: int = setting("SELF_HEAD_START", 600, _int_at_least(0))
+    #: Target time to callback (seconds) for the service level.
+    service_level_seconds: int = setting("SERVICE_LEVEL_SECONDS", 900, _int_at_least(1))
+    #: Seconds a counselor's phone rings before it counts as missed.
+    counselor_ring_seconds: int = setting("COUNSELOR_RING_SECONDS", 20, _int_at_least(5))
+    #: Seconds the caller's phone rings before it counts as no answer.
+    caller_ring_seconds: int = setting("CALLER_RING_SECONDS", 30, _int_at_least(5))
+    #: Interval (seconds) of the periodic sweep: leases, wrap-ups, matching.
+    sweep_interval: int = setting("SWEEP_INTERVAL", 5, _int_at_least(1))
+    #: Seconds after its start that a call still in the IVR is checked with Twilio's REST
+    #: API, in case its status callback was lost.
+    intake_check_seconds: int = setting("INTAKE_CHECK_SECONDS", 300, _int_at_least(10))
+    #: Number of proxies in front of the web server whose X-Forwarded-* headers are trusted.
+    trusted_proxies: int = setting("TRUSTED_PROXIES", 0, _int_at_least(0))
+    #: Port of `hotline web` / `hotline dev`.
+    port: int = setting("PORT", 5000, _int_at_least(1))
+    #: Gunicorn worker processes of `hotline web`.
+    web_concurrency: int = setting("WEB_CONCURRENCY", 2, _int_at_least(1))
+    #: Log level name (DEBUG, INFO, WARNING, ERROR, CRITICAL).
+    log_level: str = setting("LOG_LEVEL", "INFO", _log_level)
+
+    @property
+    def redis_is_embedded(self) -> bool:
+        """Whether this process should use (and start if needed) the embedded Redis."""
+        return self.redis_url is None
+
+    @property
+    def twilio_standin_url(self) -> str:
+        """Where ``hotline dev`` serves the local Twilio stand-in."""
+        return f"http://127.0.0.1:{self.standin_port}"
+
+
+def random_secrets() -> dict[str, str]:
+    """Fresh random values for every required setting, by variable: the only place Hotline
+    makes secrets (dev and tests; nothing insecure is ever a default)."""
+    return {
+        "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "HOTLINE_API_TOKEN": secrets.token_urlsafe(24),
+        "SECRET_KEY": secrets.token_urlsafe(32),
+    }
 
 
 def load_settings(environ: Mapping[str, str], *, dev: bool = False) -> Settings:
     """Build Settings from an environment mapping; raise SettingsError naming a bad variable.
 
     ``dev=True`` (the ``hotline dev`` command and tests) fills missing secrets with random
-    values for this process instead of refusing to start; nothing insecure is ever a default.
+    values for this process instead of refusing to start; without Twilio credentials the
+    REST API then defaults to the local stand-in.
     """
-    env = {k: v for k, v in environ.items() if v is not None}
-    redis_url = env.get("REDIS_URL") or None
-    if redis_url is not None:
-        redis_url = _url(redis_url, "REDIS_URL", ("redis", "rediss", "unix"))
+    values: dict[str, Any] = {}
+    given: set[str] = set()
+    for f in fields(Settings):
+        name = f.metadata["env"]
+        raw = environ.get(name) or ""
+        if not raw:
+            values[f.name] = f.default
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {exc}") from None
+        given.add(name)
 
-    sid = env.get("TWILIO_ACCOUNT_SID", "")
-    if sid and not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
-        raise SettingsError("TWILIO_ACCOUNT_SID: expected AC followed by 32 hex digits")
-    token = env.get("TWILIO_AUTH_TOKEN", "")
-    if bool(sid) != bool(token):
+    if ("TWILIO_ACCOUNT_SID" in given) != ("TWILIO_AUTH_TOKEN" in given):
         raise SettingsError("TWILIO_AUTH_TOKEN: set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
-    if not sid:
-        if not dev:
-            raise SettingsError("TWILIO_ACCOUNT_SID: required (use `hotline dev` for the stand-in)")
-        sid = "AC" + secrets.token_hex(16)
-        token = secrets.token_hex(16)
-
-    number_raw = env.get("HOTLINE_NUMBER", "+18004927848")
-    try:
-        number = phonenumbers.parse(number_raw, "US")
-    except phonenumbers.NumberParseException:
-        raise SettingsError(f"HOTLINE_NUMBER: {number_raw!r} is not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise SettingsError(f"HOTLINE_NUMBER: {number_raw!r} is not a valid phone number")
-
-    secrets_needed = {}
-    for name, minimum in (("HOTLINE_API_TOKEN", 16), ("SECRET_KEY", 16)):
-        value = env.get(name, "")
-        if not value:
+    made = random_secrets() if dev else {}
+    for f in fields(Settings):
+        name = f.metadata["env"]
+        if f.metadata["required"] and name not in given:
             if not dev:
-                raise SettingsError(f"{name}: required (at least {minimum} characters)")
-            value = secrets.token_urlsafe(24)
-        elif len(value) < minimum:
-            raise SettingsError(f"{name}: must be at least {minimum} characters")
-        secrets_needed[name] = value
-
-    try:
-        hours = parse_calling_hours(env.get("CALLING_HOURS", "08:00-21:00"))
-    except ValueError as exc:
-        raise SettingsError(f"CALLING_HOURS: {exc}") from None
-
-    zone_name = env.get("REPORT_TIME_ZONE", "America/New_York")
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(
-            f"REPORT_TIME_ZONE: {zone_name!r} is not a time zone (e.g. America/Chicago)"
-        ) from None
-
-    cps_raw = env.get("CALLS_PER_SECOND", "1")
-    try:
-        cps = float(cps_raw)
-    except ValueError:
-        raise SettingsError(f"CALLS_PER_SECOND: {cps_raw!r} is not a number") from None
-    if not 0 < cps <= 1000:
-        raise SettingsError("CALLS_PER_SECOND: must be above 0 and at most 1000")
-
-    delays_raw = env.get("RETRY_DELAYS", "300,900,3600")
-    try:
-        delays = tuple(int(d) for d in delays_raw.split(",") if d.strip())
-    except ValueError:
-        raise SettingsError(f"RETRY_DELAYS: {delays_raw!r} is not a comma-separated list") from None
-    if any(d < 0 for d in delays):
-        raise SettingsError("RETRY_DELAYS: delays cannot be negative")
-
-    level = env.get("LOG_LEVEL", "INFO").upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise SettingsError(f"LOG_LEVEL: {level!r} is not a log level")
-
-    return Settings(
-        redis_url=redis_url,
-        var_dir=Path(env.get("HOTLINE_VAR_DIR", "var")),
-        redis_socket_timeout=_seconds(env, "REDIS_SOCKET_TIMEOUT", 5.0),
-        redis_connect_timeout=_seconds(env, "REDIS_CONNECT_TIMEOUT", 2.0),
-        twilio_account_sid=sid,
-        twilio_auth_token=token,
-        twilio_api_base_url=_url(
-            env.get("TWILIO_API_BASE_URL", "https://api.twilio.com"),
-            "TWILIO_API_BASE_URL",
-            ("http", "https"),
-        ),
-        hotline_number=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        public_base_url=_url(
-            env.get("PUBLIC_BASE_URL", "http://localhost:5000"),
-            "PUBLIC_BASE_URL",
-            ("http", "https"),
-        ),
-        hotline_api_token=secrets_needed["HOTLINE_API_TOKEN"],
-        secret_key=secrets_needed["SECRET_KEY"],
-        calling_hours=hours,
-        report_time_zone=zone,
-        calls_per_second=cps,
-        widen_after_seconds=_int(env, "WIDEN_AFTER_SECONDS", 120),
-        lease_seconds=_int(env, "LEASE_SECONDS", 120, minimum=5),
-        wrapup_seconds=_int(env, "WRAPUP_SECONDS", 60),
-        retry_delays=delays,
-        max_missed_offers=_int(env, "MAX_MISSED_OFFERS", 3, minimum=1),
-        urgent_head_start=_int(env, "URGENT_HEAD_START", 1800),
-        self_head_start=_int(env, "SELF_HEAD_START", 600),
-        service_level_seconds=_int(env, "SERVICE_LEVEL_SECONDS", 900, minimum=1),
-        counselor_ring_seconds=_int(env, "COUNSELOR_RING_SECONDS", 20, minimum=5),
-        caller_ring_seconds=_int(env, "CALLER_RING_SECONDS", 30, minimum=5),
-        sweep_interval=_int(env, "SWEEP_INTERVAL", 5, minimum=1),
-        intake_check_seconds=_int(env, "INTAKE_CHECK_SECONDS", 300, minimum=10),
-        trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
-        port=_int(env, "PORT", 5000, minimum=1),
-        web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),
-        log_level=level,
-    )
+                raise SettingsError(f"{name}: required ({f.metadata['required']})")
+            values[f.name] = made[name]
+    settings = Settings(**values)
+    if dev and "TWILIO_ACCOUNT_SID" not in given and "TWILIO_API_BASE_URL" not in given:
+        # Random credentials are good for nothing but the stand-in.
+        settings = replace(settings, twilio_api_base_url=settings.twilio_standin_url)
+    return settings

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -17,10 +16,15 @@ from settings import Settings, SettingsError, load_settings
 
 
 def _settings(dev: bool = False) -> Settings:
+    """This process's settings, from its environment; a bad one stops the command."""
     try:
         return load_settings(os.environ, dev=dev)
     except SettingsError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
+        raise _configuration_error(exc) from None
+
+
+def _configuration_error(exc: SettingsError) -> click.ClickException:
+    return click.ClickException(f"configuration error: {exc}")
 
 
 @click.group()
@@ -32,7 +36,7 @@ def main() -> None:
 @click.option("--bind", default=None, help="host:port (default 0.0.0.0:$PORT)")
 def web(bind: str | None) -> None:
     """Serve the web app and Twilio webhooks with gunicorn (production server)."""
-    from gunicorn.app.base import BaseApplication  # noqa: PLC0415
+    from gunicorn.app.base import BaseApplication
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -51,7 +55,7 @@ def web(bind: str | None) -> None:
             self.cfg.set("accesslog", "-")
 
         def load(self) -> Any:
-            from hotline.app import create_app  # noqa: PLC0415
+            from hotline.app import create_app
 
             return create_app(settings)
 
@@ -62,7 +66,7 @@ def web(bind: str | None) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty (tests).")
 def worker(burst: bool) -> None:
     """Run an RQ worker (with RQ's scheduler) and the periodic sweep."""
-    from workers.runner import run_worker  # noqa: PLC0415
+    from workers.runner import run_worker
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -73,9 +77,13 @@ def worker(burst: bool) -> None:
 @click.option("--workers", "worker_count", default=2, show_default=True)
 def dev(worker_count: int) -> None:
     """Everything at once for a developer: embedded Redis, stand-in Twilio, web, workers."""
-    from hotline.dev import run_dev  # noqa: PLC0415
+    from hotline.dev import dev_settings, run_dev
 
-    run_dev(worker_count)
+    try:
+        settings = dev_settings(os.environ)
+    except SettingsError as exc:
+        raise _configuration_error(exc) from None
+    run_dev(settings, os.environ, worker_count)
 
 
 # --- Accounts (issue 5) ------------------------------------------------------------------
@@ -93,9 +101,9 @@ def users() -> None:
 def users_add(username: str, role: str, counselor_id: str) -> None:
     """Create an account; the password is read from HOTLINE_NEW_PASSWORD or prompted for
     (never an argument, so it stays out of shell history and process lists)."""
-    from hotline import users as accounts  # noqa: PLC0415
-    from hotline.services import build_services  # noqa: PLC0415
-    from routing.counselors import get_counselor  # noqa: PLC0415
+    from hotline import users as accounts
+    from hotline.services import build_services
+    from routing.counselors import get_counselor
 
     settings = _settings(dev=True)
     r = build_services(settings).redis
@@ -166,7 +174,7 @@ def simulate(
     timeout: float,
 ) -> None:
     """Run callers and counselors through the stand-in; exit 1 on any anomaly."""
-    from twilio_standin.simulate import Scenario, Simulation  # noqa: PLC0415
+    from twilio_standin.simulate import Scenario, Simulation
 
     api_token = api_token or _dev_api_token()
     if not api_token:
@@ -191,9 +199,9 @@ def simulate(
 
 def _dev_api_token() -> str | None:
     """The API token `hotline dev` generated and kept under the var directory, if any."""
-    from hotline.dev import read_dev_secrets  # noqa: PLC0415
+    from hotline.dev import read_dev_secrets
 
-    kept = read_dev_secrets(Path(os.environ.get("HOTLINE_VAR_DIR", "var")))
+    kept = read_dev_secrets(_settings(dev=True).var_dir)
     return (kept or {}).get("HOTLINE_API_TOKEN") or None
 
 

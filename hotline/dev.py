@@ -1,13 +1,19 @@
-"""``hotline dev``: the whole service on one machine for a developer or a demo."""
+"""``hotline dev``: the whole service on one machine for a developer or a demo.
+
+Its settings come from ``load_settings(..., dev=True)`` like every process's, over two dev
+defaults: PUBLIC_BASE_URL on this machine's PORT, and SECRET_KEY and HOTLINE_API_TOKEN kept
+under the var directory so that sessions and the API token survive a restart. The children
+get the environment with the values ``hotline dev`` chose, so they all load the same settings.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
-import secrets
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -18,50 +24,46 @@ from hotline.redis_server import (
     ensure_embedded_redis,
     stop_embedded_redis,
 )
+from settings import Settings, load_settings, random_secrets
 
-#: Port of the local Twilio stand-in started when no Twilio credentials are set
-#: (STANDIN_PORT overrides it).
-STANDIN_PORT = 5050
-#: File under the var directory holding the random secrets of ``hotline dev``.
+#: File under the var directory holding the secrets ``hotline dev`` keeps between runs.
 DEV_SECRETS = "dev-secrets.json"
+#: The secrets kept there; the stand-in's Twilio credentials are new on every run.
+KEPT_SECRETS = ("SECRET_KEY", "HOTLINE_API_TOKEN")
 
 
-def run_dev(worker_count: int) -> None:
-    """Start Redis (embedded unless REDIS_URL), the stand-in (unless Twilio credentials),
-    the web server and ``worker_count`` workers; stop them all on Ctrl-C."""
-    env = dict(os.environ)
-    port = int(env.get("PORT", "5000"))
-    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    var_dir = Path(env.get("HOTLINE_VAR_DIR", "var"))
-    for name, value in dev_secrets(var_dir).items():
-        env.setdefault(name, value)
-    env.setdefault("WEB_CONCURRENCY", "2")
+def dev_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings for ``hotline dev``: the environment's, over the dev defaults."""
+    # A first load validates the environment and names the var directory and port.
+    first = load_settings(environ, dev=True)
+    defaults = {"PUBLIC_BASE_URL": f"http://127.0.0.1:{first.port}", **dev_secrets(first.var_dir)}
+    return load_settings({**defaults, **{k: v for k, v in environ.items() if v}}, dev=True)
+
+
+def run_dev(settings: Settings, environ: Mapping[str, str], worker_count: int) -> None:
+    """Start Redis (embedded unless REDIS_URL), the stand-in (when the settings point Twilio's
+    API at it), the web server and ``worker_count`` workers; stop them all on Ctrl-C."""
     started_redis = False
-    if not env.get("REDIS_URL"):
-        started_redis = not embedded_redis_running(var_dir)
-        env["REDIS_URL"] = ensure_embedded_redis(var_dir)
-        click.echo(f"Redis (embedded, AOF under ./var/redis): {env['REDIS_URL']}")
+    redis_url = settings.redis_url
+    if redis_url is None:
+        started_redis = not embedded_redis_running(settings.var_dir)
+        redis_url = ensure_embedded_redis(settings.var_dir)
+        click.echo(f"Redis (embedded, AOF under {settings.var_dir / 'redis'}): {redis_url}")
+    env = {**environ, **_chosen_environ(settings, redis_url)}
+    base = settings.public_base_url
     children = []
-    standin_port = int(env.get("STANDIN_PORT", STANDIN_PORT))
-    if not env.get("TWILIO_ACCOUNT_SID"):
-        env["TWILIO_ACCOUNT_SID"] = "AC" + secrets.token_hex(16)
-        env["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
-        if importlib.util.find_spec("twilio_standin") is not None:
-            env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{standin_port}"
-            children.append(
-                spawn(
-                    ["--port", str(standin_port), "--hotline-url", env["PUBLIC_BASE_URL"]],
-                    env,
-                    module="twilio_standin",
-                )
-            )
-            click.echo(f"Twilio stand-in:  http://127.0.0.1:{standin_port}")
-    children.append(spawn(["web", "--bind", f"127.0.0.1:{port}"], env))
+    if settings.twilio_api_base_url == settings.twilio_standin_url:
+        if importlib.util.find_spec("twilio_standin") is None:
+            click.echo("Twilio stand-in:  not installed; calls will fail")
+        else:
+            port = str(settings.standin_port)
+            children.append(spawn(["--port", port, "--hotline-url", base], env, "twilio_standin"))
+            click.echo(f"Twilio stand-in:  {settings.twilio_standin_url}")
+    children.append(spawn(["web", "--bind", f"127.0.0.1:{settings.port}"], env))
     children.extend(spawn(["worker"], env) for _ in range(worker_count))
-    base = env["PUBLIC_BASE_URL"]
     click.echo(f"Hotline:          {base}/  (dashboard, console, try-it page)")
     click.echo(f"Voice webhook:    {base}/twilio/voice")
-    click.echo(f"API token:        {env['HOTLINE_API_TOKEN']}")
+    click.echo(f"API token:        {settings.hotline_api_token}")
     click.echo("Press Ctrl-C to stop.")
     stopping = False
 
@@ -78,7 +80,21 @@ def run_dev(worker_count: int) -> None:
     finally:
         stop_all(children)
         if started_redis:
-            stop_embedded_redis(var_dir)  # flushes the AOF; the data stay under var/
+            stop_embedded_redis(settings.var_dir)  # flushes the AOF; the data stay under var/
+
+
+def _chosen_environ(settings: Settings, redis_url: str) -> dict[str, str]:
+    """The values ``hotline dev`` chose rather than read, which every child must share."""
+    return {
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": settings.public_base_url,
+        "SECRET_KEY": settings.secret_key,
+        "HOTLINE_API_TOKEN": settings.hotline_api_token,
+        "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+        "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+        "TWILIO_API_BASE_URL": settings.twilio_api_base_url,
+        "HOTLINE_NUMBER": settings.hotline_number,
+    }
 
 
 def read_dev_secrets(var_dir: Path) -> dict[str, str] | None:
@@ -94,10 +110,7 @@ def dev_secrets(var_dir: Path) -> dict[str, str]:
     if kept is not None:
         return kept
     var_dir.mkdir(parents=True, exist_ok=True)
-    values = {
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "HOTLINE_API_TOKEN": secrets.token_urlsafe(24),
-    }
+    values = {name: value for name, value in random_secrets().items() if name in KEPT_SECRETS}
     fd = os.open(var_dir / DEV_SECRETS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(values, f)

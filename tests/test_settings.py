@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
-from settings import SettingsError, load_settings
+from settings import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_NAMES = [f.metadata.get("env") for f in dataclasses.fields(Settings)]
 
 GOOD = {
     "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
@@ -38,6 +46,7 @@ def test_defaults() -> None:
         ("CALLING_HOURS", "25:00-21:00"),
         ("REPORT_TIME_ZONE", "Mars/Olympus_Mons"),
         ("REPORT_TIME_ZONE", "../../etc/passwd"),
+        ("REPORT_TIME_ZONE", "America"),
         ("CALLS_PER_SECOND", "fast"),
         ("CALLS_PER_SECOND", "0"),
         ("RETRY_DELAYS", "5,x"),
@@ -50,6 +59,9 @@ def test_defaults() -> None:
         ("REDIS_SOCKET_TIMEOUT", "inf"),
         ("REDIS_CONNECT_TIMEOUT", "0"),
         ("REDIS_CONNECT_TIMEOUT", "never"),
+        ("INTAKE_CHECK_SECONDS", "9"),
+        ("STANDIN_PORT", "0"),
+        ("TWILIO_API_BASE_URL", "api.twilio.com"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
@@ -88,3 +100,57 @@ def test_calling_hours_window() -> None:
     s = load_settings({**GOOD, "CALLING_HOURS": "22:00-06:00"})
     assert s.calling_hours.contains(time(23, 0)) and s.calling_hours.contains(time(5, 59))
     assert not s.calling_hours.contains(time(12, 0))
+
+
+def test_every_field_names_its_variable_parser_and_default() -> None:
+    for f in dataclasses.fields(Settings):
+        assert re.fullmatch(r"[A-Z][A-Z0-9_]+", f.metadata.get("env", "")), f.name
+        assert callable(f.metadata.get("parse")), f.name
+        assert f.default is not dataclasses.MISSING, f.name
+    assert len(set(ENV_NAMES)) == len(ENV_NAMES)
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    s = load_settings({**GOOD, **{name: "" for name in ENV_NAMES if name not in GOOD}})
+    assert s == load_settings(GOOD)
+
+
+def readme_configuration_names() -> set[str]:
+    """The variables in the first column of README's configuration table."""
+    section = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ")[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    return {name for cell in rows for name in re.findall(r"`([A-Z0-9_]+)`", cell)}
+
+
+def env_example_names() -> set[str]:
+    """The variables .env.example sets or shows commented out."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return {m[1] for line in lines if (m := re.match(r"#? ?([A-Z][A-Z0-9_]*)=", line))}
+
+
+@pytest.mark.parametrize("documented", [readme_configuration_names, env_example_names])
+def test_every_setting_is_documented(documented: Callable[[], set[str]]) -> None:
+    names = documented()
+    assert set(ENV_NAMES) <= names, f"missing: {sorted(set(ENV_NAMES) - names)}"
+    assert names <= set(ENV_NAMES), f"not settings: {sorted(names - set(ENV_NAMES))}"
+
+
+def test_dev_without_twilio_credentials_uses_the_standin() -> None:
+    s = load_settings({"STANDIN_PORT": "5999"}, dev=True)
+    assert s.twilio_api_base_url == s.twilio_standin_url == "http://127.0.0.1:5999"
+    assert s.twilio_account_sid.startswith("AC") and s.twilio_auth_token
+    assert load_settings(GOOD, dev=True).twilio_api_base_url == "https://api.twilio.com"
+    chosen = {"TWILIO_API_BASE_URL": "http://127.0.0.1:7000"}
+    assert load_settings(chosen, dev=True).twilio_api_base_url == "http://127.0.0.1:7000"
+
+
+def test_dev_settings_prefer_the_environment_then_the_kept_secrets(tmp_path: Path) -> None:
+    from hotline.dev import dev_secrets, dev_settings
+
+    environ = {"HOTLINE_VAR_DIR": str(tmp_path), "PORT": "5123", "SECRET_KEY": "k" * 20}
+    s = dev_settings(environ)
+    kept = dev_secrets(tmp_path)
+    assert s.hotline_api_token == kept["HOTLINE_API_TOKEN"]
+    assert s.secret_key == "k" * 20
+    assert s.public_base_url == "http://127.0.0.1:5123"
+    assert dev_settings(environ).hotline_api_token == s.hotline_api_token
