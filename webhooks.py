@@ -124,7 +124,7 @@ def _request_match() -> None:
     """Ask a worker to match the new lead now."""
     try:
         jobs.request_match(services())
-    except Exception:  # noqa: BLE001 - the lead is queued; the periodic sweep matches it
+    except Exception:  # the lead is queued; the periodic sweep matches it
         log.exception("could not request matching; the sweep will match the lead")
 
 
@@ -223,7 +223,7 @@ def _follow_up(ended: callbacks.Ended | None) -> None:
         return
     try:
         jobs.follow_up(services(), ended)
-    except Exception:  # noqa: BLE001 - the sweep's due and wrap-up lists are the safety net
+    except Exception:  # the sweep's due and wrap-up lists are the safety net
         log.exception("could not follow up reservation %s; the sweep will", ended.reservation_id)
 
 

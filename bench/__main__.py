@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def rerender(output: Path) -> int:
     """Rewrite the report of the last run (bench/out/results.json) with today's analysis."""
-    from bench.common import Figure  # noqa: PLC0415
+    from bench.common import Figure
 
     data = json.loads((OUT_DIR / "results.json").read_text())
     results = []

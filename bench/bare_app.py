@@ -71,7 +71,7 @@ def create_bare_app(auth_token: str | None = None, public_base_url: str | None =
 
 def main() -> None:
     """Serve the bare app with gunicorn."""
-    from gunicorn.app.base import BaseApplication  # noqa: PLC0415
+    from gunicorn.app.base import BaseApplication
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--bind", required=True)

@@ -63,7 +63,7 @@ def scaled_env(speed: float) -> dict[str, str]:
 def _simulation_class() -> Any:
     """``twilio_standin.simulate.Simulation``, reading the leads once at the end instead of
     polling them every 2 s during the run (the polling would be load on the hotline too)."""
-    from twilio_standin.simulate import Simulation  # noqa: PLC0415
+    from twilio_standin.simulate import Simulation
 
     class OneReadSimulation(Simulation):  # type: ignore[misc,valid-type]
         def _wait(self, inbound: dict[str, str], first: int, timeout: float) -> Any:
@@ -80,7 +80,7 @@ def run(quick: bool = False) -> Result:
     if reason:
         result.error = reason
         return result
-    from twilio_standin.simulate import Scenario  # noqa: PLC0415
+    from twilio_standin.simulate import Scenario
 
     callers = 40 if quick else CALLERS
     counselors = 4 if quick else COUNSELORS
@@ -144,7 +144,7 @@ def run(quick: bool = False) -> Result:
             summary = simulation.run(scenario)
             elapsed = time.monotonic() - started
             ended = time.time()
-            from routing.queue import waiting_count  # noqa: PLC0415
+            from routing.queue import waiting_count
 
             still_waiting = waiting_count(r)
             dead = [p.log_path.name for p in processes if not p.alive()]

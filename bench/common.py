@@ -122,7 +122,7 @@ def machine_description() -> dict[str, str]:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    from hotline.redis_server import redis_server_binary  # noqa: PLC0415
+    from hotline.redis_server import redis_server_binary
 
     redis_version = subprocess.run(
         [redis_server_binary(), "--version"], capture_output=True, text=True, check=False
@@ -187,7 +187,7 @@ def hotline_env(redis_url: str, **extra: str) -> dict[str, str]:
 
 def settings_for(env: dict[str, str]) -> Any:
     """Settings exactly as a process with ``env`` would build them."""
-    from settings import load_settings  # noqa: PLC0415
+    from settings import load_settings
 
     return load_settings(env)
 
@@ -206,7 +206,7 @@ def sign(path: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
 
 def signed_post(base: str, path: str, params: dict[str, str], timeout: float = 10) -> bytes:
     """POST a signed webhook to a running server; the body of its answer (raises on != 2xx)."""
-    from urllib.parse import urlencode  # noqa: PLC0415
+    from urllib.parse import urlencode
 
     request = urllib.request.Request(
         base + path,
@@ -214,7 +214,7 @@ def signed_post(base: str, path: str, params: dict[str, str], timeout: float = 1
         headers={"X-Twilio-Signature": sign(path, params)},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # loopback
         return bytes(response.read())
 
 
@@ -223,7 +223,7 @@ class Process:
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "wb")  # closed in stop()
         self.popen = subprocess.Popen(
             args,
             env=env,
@@ -270,7 +270,7 @@ def wait_http(url: str, process: Process, timeout: float = 30) -> None:
         if not process.alive():
             raise RuntimeError(f"server exited:\n{process.tail()}")
         try:
-            urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 - loopback
+            urllib.request.urlopen(url, timeout=1).close()  # loopback
             return
         except urllib.error.HTTPError:
             return
@@ -281,7 +281,7 @@ def wait_http(url: str, process: Process, timeout: float = 30) -> None:
 
 def missing(*modules: str) -> str | None:
     """A reason to skip a measurement if a module it needs is not written yet."""
-    import importlib  # noqa: PLC0415
+    import importlib
 
     for name in modules:
         try:
@@ -296,7 +296,7 @@ def standalone(run: Callable[[bool], Result]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds not minutes")
     args = parser.parse_args()
-    from bench.report import render_result  # noqa: PLC0415
+    from bench.report import render_result
 
     result = timed(run, args.quick)
     print(render_result(result))
@@ -309,8 +309,8 @@ def timed(run: Callable[[bool], Result], quick: bool) -> Result:
     started = time.monotonic()
     try:
         result = run(quick)
-    except Exception as exc:  # noqa: BLE001 - a broken measurement must not stop the others
-        import traceback  # noqa: PLC0415
+    except Exception as exc:  # a broken measurement must not stop the others
+        import traceback
 
         name = getattr(run, "__module__", "bench").rsplit(".", 1)[-1]
         result = Result(name, name, error=f"{type(exc).__name__}: {exc}")

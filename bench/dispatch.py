@@ -86,7 +86,7 @@ def counselor_phone(n: int) -> str:
 
 def wait_workers(url: str, count: int, processes: list[Process], timeout: float = 30) -> None:
     """Until ``count`` RQ workers have registered (they are ready to take jobs)."""
-    from rq import Worker  # noqa: PLC0415
+    from rq import Worker
 
     conn = redis.Redis.from_url(url)
     deadline = time.monotonic() + timeout
@@ -102,11 +102,11 @@ def _job_times(
     rq_redis: redis.Redis, r: redis.Redis, counselor_id: str
 ) -> tuple[float, float] | None:
     """(enqueued_at, started_at) of the dial job of the counselor's reservation, Unix s."""
-    from rq.exceptions import NoSuchJobError  # noqa: PLC0415
-    from rq.job import Job  # noqa: PLC0415
-    from rq.serializers import JSONSerializer  # noqa: PLC0415
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
 
-    from routing import keys  # noqa: PLC0415
+    from routing import keys
 
     rid = r.hget(keys.COUNSELOR.format(counselor_id), "reservation")
     try:
@@ -129,9 +129,9 @@ def run(quick: bool = False) -> Result:
     if reason:
         result.error = reason
         return result
-    from hotline.app import create_app  # noqa: PLC0415
-    from hotline.services import build_services  # noqa: PLC0415
-    from twilio_standin import StandIn  # noqa: PLC0415
+    from hotline.app import create_app
+    from hotline.services import build_services
+    from twilio_standin import StandIn
 
     # The stand-in's server logs every request; the figures are what matters here.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

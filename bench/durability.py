@@ -179,9 +179,9 @@ def run(quick: bool = False) -> Result:
 
 
 def _filesystem() -> str:
-    import subprocess  # noqa: PLC0415
+    import subprocess
 
-    from bench.common import OUT_DIR  # noqa: PLC0415
+    from bench.common import OUT_DIR
 
     out = subprocess.run(
         ["df", "-T", str(OUT_DIR)], capture_output=True, text=True, check=False

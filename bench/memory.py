@@ -23,7 +23,7 @@ THREADS = 4
 
 def create_lead(r: redis.Redis, settings: object, n: int) -> None:
     """One caller through the IVR by the domain functions the webhooks call."""
-    from routing import intake  # noqa: PLC0415
+    from routing import intake
 
     sid, phone = call_sid(n), caller_number(n)
     intake.answer_call(r, settings, sid, phone)  # type: ignore[arg-type]
@@ -61,8 +61,8 @@ def run(quick: bool = False) -> Result:
     if reason:
         result.error = reason
         return result
-    from routing import keys  # noqa: PLC0415
-    from routing.queue import waiting_count  # noqa: PLC0415
+    from routing import keys
+    from routing.queue import waiting_count
 
     count = 500 if quick else LEADS
     with private_redis("memory") as server:
@@ -126,7 +126,7 @@ def run(quick: bool = False) -> Result:
 
 
 def _pending_key(settings: object, phone: str) -> str | None:
-    from routing import intake  # noqa: PLC0415
+    from routing import intake
 
     return intake.pending_key(settings, phone) if phone else None  # type: ignore[arg-type]
 

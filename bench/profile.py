@@ -65,7 +65,7 @@ def summarize(collapsed: Path, top: int = 25) -> str:
 
 def _wsgi_caller(app: Any) -> Callable[[str, dict[str, str]], bytes]:
     """Call a WSGI app directly with a signed form POST (no HTTP, no test client)."""
-    from werkzeug.test import EnvironBuilder  # noqa: PLC0415
+    from werkzeug.test import EnvironBuilder
 
     def call(path: str, params: dict[str, str]) -> bytes:
         environ = EnvironBuilder(
@@ -87,13 +87,13 @@ def in_process(calls: int = 300) -> str:
     """Per-request cost in one thread, in this process (no HTTP): the bare app, Hotline's
     cheapest signed webhook, and a whole IVR walk; then where the IVR's time goes (cProfile,
     cumulative) and how many Redis round trips each request makes."""
-    import cProfile  # noqa: PLC0415
-    import pstats  # noqa: PLC0415
-    import socket  # noqa: PLC0415
+    import cProfile
+    import pstats
+    import socket
 
-    from bench.bare_app import create_bare_app  # noqa: PLC0415
-    from bench.webhook import inbound_params, walk  # noqa: PLC0415
-    from hotline.app import create_app  # noqa: PLC0415
+    from bench.bare_app import create_bare_app
+    from bench.webhook import inbound_params, walk
+    from hotline.app import create_app
 
     lines = []
     with private_redis("profile-inproc") as server:

@@ -36,8 +36,8 @@ CHUNK = 2000
 
 def _lead_hash(n: int, now: float, rng: random.Random) -> tuple[str, dict[str, str], str, float]:
     """A waiting lead as intake leaves it (routing.leads.Lead), its bucket and score."""
-    from routing.leads import INSURANCE, Lead, LeadStatus  # noqa: PLC0415
-    from routing.queue import bucket_key  # noqa: PLC0415
+    from routing.leads import INSURANCE, Lead, LeadStatus
+    from routing.queue import bucket_key
 
     first = now - rng.uniform(0, 3600)
     lead = Lead(
@@ -65,7 +65,7 @@ def _lead_hash(n: int, now: float, rng: random.Random) -> tuple[str, dict[str, s
 
 def fill_waiting(r: redis.Redis, count: int, seed: int = 6) -> None:
     """Put ``count`` waiting leads in line, with pipelines (lead hash + bucket + all)."""
-    from routing import keys  # noqa: PLC0415
+    from routing import keys
 
     rng = random.Random(seed)
     now = time.time()
@@ -82,8 +82,8 @@ def fill_waiting(r: redis.Redis, count: int, seed: int = 6) -> None:
 
 def add_counselors(r: redis.Redis, count: int) -> list[Any]:
     """Create ``count`` counselors with mixed skills (routing.counselors.create_counselor)."""
-    from routing.counselors import create_counselor  # noqa: PLC0415
-    from routing.leads import INSURANCE  # noqa: PLC0415
+    from routing.counselors import create_counselor
+    from routing.leads import INSURANCE
 
     made = []
     for i in range(count):
@@ -97,9 +97,9 @@ def add_counselors(r: redis.Redis, count: int) -> list[Any]:
 
 def put_back(r: redis.Redis, reservation_id: str) -> None:
     """Undo one match (untimed): the lead back in line at its score, the counselor idle."""
-    from routing import keys  # noqa: PLC0415
-    from routing.counselors import get_counselor  # noqa: PLC0415
-    from routing.queue import bucket_key  # noqa: PLC0415
+    from routing import keys
+    from routing.counselors import get_counselor
+    from routing.queue import bucket_key
 
     res = r.hgetall(keys.RESERVATION.format(reservation_id))
     lead_id, counselor_id, score = res["lead_id"], res["counselor_id"], float(res["score"])
@@ -134,8 +134,8 @@ def run(quick: bool = False) -> Result:
     if reason:
         result.error = reason
         return result
-    from routing.counselors import make_available  # noqa: PLC0415
-    from routing.matching import match  # noqa: PLC0415
+    from routing.counselors import make_available
+    from routing.matching import match
 
     sizes = (100, 1000, 5000) if quick else SIZES
     counselor_counts = (10, 40) if quick else COUNSELORS

@@ -22,7 +22,7 @@ from typing import Any
 
 def standin_retries() -> int:
     """Connection retries the stand-in's own transport makes (0 in versions that do not)."""
-    from twilio_standin import transport  # noqa: PLC0415
+    from twilio_standin import transport
 
     return int(getattr(transport, "CONNECTION_RETRIES", 0))
 
@@ -44,7 +44,7 @@ class TimedTransport:
 
     def send(self, method: str, url: str, params: dict[str, str], signature: str) -> Any:
         """Send through the real transport, recording path, status, time and any error."""
-        import requests  # noqa: PLC0415 - the stand-in's HTTP transport uses it
+        import requests  # the stand-in's HTTP transport uses it
 
         path = _path(url)
         started = time.perf_counter()
@@ -82,7 +82,7 @@ def _path(url: str) -> str:
 def count_connection_failures(timed: TimedTransport) -> None:
     """Count every failed webhook connection the stand-in's own retries hide, by watching
     requests' Session in this process (the stand-in's HTTP transport is built on it)."""
-    import requests  # noqa: PLC0415
+    import requests
 
     original = requests.Session.request
 
@@ -98,7 +98,7 @@ def count_connection_failures(timed: TimedTransport) -> None:
 
 def main() -> None:
     """Serve the stand-in until SIGTERM, then write the timings."""
-    from twilio_standin import Clock, StandIn  # noqa: PLC0415
+    from twilio_standin import Clock, StandIn
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)

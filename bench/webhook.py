@@ -117,7 +117,7 @@ def noop_partitions() -> list[list[Request]]:
 def check_walk(base: str, r: redis.Redis, n: int) -> None:
     """Walk one call through the IVR over HTTP, checking each answer is the TwiML that leads
     to the next step and that the lead ends up waiting: the load exercises the real path."""
-    from routing import keys  # noqa: PLC0415
+    from routing import keys
 
     requests = walk(n)
     for i, (path, params) in enumerate(requests):
@@ -191,7 +191,7 @@ def run(quick: bool = False) -> Result:
                         if not ivr.alive() or not bare.alive():
                             raise RuntimeError("a server died under load")
                         time.sleep(0.2)
-            from routing.queue import waiting_count  # noqa: PLC0415
+            from routing.queue import waiting_count
 
             queued = waiting_count(r)
         finally:

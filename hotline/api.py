@@ -40,7 +40,7 @@ def authorized() -> bool:
     if not header:
         # Issue 5: a signed-in supervisor or admin (the dashboard's session) may use the API
         # too; a counselor may not. Such requests carry the CSRF token (hotline.auth).
-        from hotline.auth import session_user_may_supervise  # noqa: PLC0415
+        from hotline.auth import session_user_may_supervise
 
         return session_user_may_supervise()
     scheme, _, token = header.partition(" ")
@@ -163,7 +163,7 @@ def set_counselor_status(counselor_id: str) -> Response:
             409, "conflict", f"counselor is {counselor.status}; try again when the call ends"
         )
     if status == "available":
-        from workers import jobs  # noqa: PLC0415 - the web process matches inline
+        from workers import jobs  # the web process matches inline
 
         jobs.request_match(services())
     return jsonify(cs.get_counselor(r, counselor_id).public())  # type: ignore[union-attr]

@@ -41,7 +41,7 @@ def create_app(
     app.extensions["hotline"] = services or build_services(settings)
     app.session_interface = NoSessionForWebhooks()
 
-    import webhooks  # noqa: PLC0415 - blueprints are imported inside the factory
+    import webhooks  # blueprints are imported inside the factory
 
     app.register_blueprint(webhooks.bp)
     _register_optional_blueprints(app)
@@ -49,7 +49,7 @@ def create_app(
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         """JSON errors for /api, plain text elsewhere; never a stack trace."""
-        from flask import request  # noqa: PLC0415
+        from flask import request
 
         if request.path.startswith("/api/"):
             return jsonify(error=exc.name, message=exc.description), exc.code
@@ -59,7 +59,7 @@ def create_app(
     def healthz() -> Any:
         """Liveness and Redis reachability, for load balancers and compose: always JSON,
         503 naming the error class when Redis is down or hung (within its socket timeout)."""
-        from hotline.services import get_redis  # noqa: PLC0415
+        from hotline.services import get_redis
 
         try:
             get_redis().ping()
@@ -83,7 +83,7 @@ class NoSessionForWebhooks(SecureCookieSessionInterface):
 
 def _register_optional_blueprints(app: Flask) -> None:
     """Blueprints of the API, console and dashboard (each module exposes ``bp``)."""
-    from hotline import blueprints  # noqa: PLC0415
+    from hotline import blueprints
 
     for bp in blueprints.all_blueprints():
         app.register_blueprint(bp)

@@ -11,15 +11,15 @@ def all_blueprints() -> list[Blueprint]:
     """Every blueprint beside the Twilio webhooks, registered by the app factory."""
     found: list[Blueprint] = []
     # Issue 3: the JSON API.
-    from hotline import api  # noqa: PLC0415
+    from hotline import api
 
     found.append(api.bp)
     # Issue 5: sign-in, counselor console, supervisor dashboard, admin.
-    from hotline import admin, auth, console, dashboard  # noqa: PLC0415
+    from hotline import admin, auth, console, dashboard
 
     found += [auth.bp, console.bp, dashboard.bp, admin.bp]
     # Issue 4: the try-it page (a keypad that calls the hotline through the stand-in).
-    from hotline import tryit  # noqa: PLC0415
+    from hotline import tryit
 
     found.append(tryit.bp)
     return found
@@ -29,7 +29,7 @@ def all_initialisers() -> list[Callable[[Flask], None]]:
     """Functions that set up extensions (login, CSRF, rate limits) on the app."""
     found: list[Callable[[Flask], None]] = []
     # Issue 5: Flask-Login, CSRF on every form, the login rate limiter.
-    from hotline import auth  # noqa: PLC0415
+    from hotline import auth
 
     found.append(auth.init_auth)
     return found

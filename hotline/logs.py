@@ -25,7 +25,7 @@ class RedactingFormatter(logging.Formatter):
     """Masks numbers in tracebacks: an exception's message (such as a REST error about a
     number) is formatted after the filters have run, so RedactPhoneNumbers cannot see it."""
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+    def formatException(self, ei: Any) -> str:  # logging's name
         """The traceback, masked."""
         return redact(super().formatException(ei))
 

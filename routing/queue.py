@@ -98,7 +98,7 @@ def estimate_wait_seconds(r: Redis, place: int) -> int:
 
 def waiting_leads(r: Redis, limit: int = 200, offset: int = 0) -> list[Lead]:
     """Waiting leads in serving order (best score first)."""
-    from routing.leads import get_lead  # noqa: PLC0415 - keeps the import graph flat
+    from routing.leads import get_lead  # keeps the import graph flat
 
     ids = r.zrange(keys.WAITING_ALL, offset, offset + limit - 1)
     return [lead for lead in (get_lead(r, i) for i in ids) if lead is not None]

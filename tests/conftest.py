@@ -188,13 +188,13 @@ class AuthActions:
 
     def create(self, username: str, role: str, counselor_id: str = "") -> Any:
         """A user with WEB_PASSWORD."""
-        from hotline.users import create_user  # noqa: PLC0415
+        from hotline.users import create_user
 
         return create_user(self.r, username, WEB_PASSWORD, role, counselor_id=counselor_id)
 
     def csrf_token(self, path: str = "/login") -> str:
         """The CSRF token of the form on ``path`` (read from the page, as a browser would)."""
-        import re  # noqa: PLC0415
+        import re
 
         page = self.client.get(path, follow_redirects=True).get_data(as_text=True)
         match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
@@ -217,7 +217,7 @@ class AuthActions:
     def as_role(self, role: str, counselor_id: str = "") -> Any:
         """Create a user of ``role`` (a counselor gets a counselor record) and sign in."""
         if role == "counselor" and not counselor_id:
-            from routing.counselors import create_counselor  # noqa: PLC0415
+            from routing.counselors import create_counselor
 
             counselor_id = create_counselor(self.r, "Dana", "+12125550100", ["en"]).id
         user = self.create(f"{role}-{counselor_id or 'x'}", role, counselor_id=counselor_id)
@@ -246,7 +246,7 @@ def standin(env: dict[str, str]) -> Iterator[Any]:
     The voice side is off (calls are only recorded) until ``standin.connect(url)`` or
     ``standin.attach(app, PUBLIC_BASE_URL)``; time runs 50 times faster than real time.
     """
-    from twilio_standin import Clock, StandIn  # noqa: PLC0415
+    from twilio_standin import Clock, StandIn
 
     stand_in = StandIn(
         env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], clock=Clock(50.0)
@@ -262,7 +262,7 @@ def standin(env: dict[str, str]) -> Iterator[Any]:
 @pytest.fixture
 def dial_in(twilio: Twilio) -> Any:
     """``dial_in(number="+12125550147")``: a new inbound caller (see tests/callers.py)."""
-    from tests.callers import Caller  # noqa: PLC0415
+    from tests.callers import Caller
 
     def new_caller(number: str | None = "+12125550147", call_sid: str = "") -> Caller:
         return Caller(twilio, number, call_sid)
@@ -281,7 +281,7 @@ class Floor:
 
     def caller_waiting(self, ago: float = 60, **fields: Any) -> Any:
         """A lead in line that first called ``ago`` seconds ago."""
-        from routing import leads, queue  # noqa: PLC0415
+        from routing import leads, queue
 
         now = time.time()
         lead = leads.Lead(
@@ -303,7 +303,7 @@ class Floor:
         self, name: str = "Dana", languages: tuple[str, ...] = ("en",), available: bool = True
     ) -> Any:
         """A counselor (available unless told otherwise)."""
-        from routing import counselors  # noqa: PLC0415
+        from routing import counselors
 
         c = counselors.create_counselor(self.r, name, next(self.phones), list(languages))
         if available:
@@ -312,13 +312,13 @@ class Floor:
 
     def offer(self) -> list[str]:
         """Run matching: the reservation ids made."""
-        from routing.matching import match  # noqa: PLC0415
+        from routing.matching import match
 
         return match(self.r, self.settings)
 
     def bridge(self, reservation_id: str) -> None:
         """The counselor answers, accepts, and the caller picks up (a person, per AMD)."""
-        from routing import callbacks  # noqa: PLC0415
+        from routing import callbacks
 
         r, settings = self.r, self.settings
         callbacks.call_placed(r, settings, reservation_id, "CA" + "1" * 32)
@@ -330,7 +330,7 @@ class Floor:
 
     def hang_up(self, reservation_id: str) -> str:
         """The bridged call ends (the counselor goes into wrap-up; their phone hangs up)."""
-        from routing import callbacks  # noqa: PLC0415
+        from routing import callbacks
 
         result = callbacks.DialResult("completed", bridged=True, parent_status="in-progress")
         ended = callbacks.caller_leg_ended(self.r, self.settings, reservation_id, result)
@@ -340,7 +340,7 @@ class Floor:
 
 def keys_mod() -> Any:
     """routing.keys (imported late, like the other domain modules here)."""
-    from routing import keys  # noqa: PLC0415
+    from routing import keys
 
     return keys
 

@@ -260,7 +260,7 @@ def test_an_earlier_call_waits_for_its_disposition_behind_a_new_one(
     floor.bridge(rid)
     floor.hang_up(rid)
     # Wrap-up ends by itself before Dana writes anything; the next callback comes in.
-    from routing.counselors import end_wrapup  # noqa: PLC0415
+    from routing.counselors import end_wrapup
 
     assert end_wrapup(r, user.counselor_id)
     second = floor.caller_waiting()

@@ -280,7 +280,7 @@ def test_unknown_ids_get_a_plain_404_page(
 def test_offline_for_missed_offers_is_not_shown_as_a_break(
     auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
 ) -> None:
-    from routing.counselors import make_offline  # noqa: PLC0415
+    from routing.counselors import make_offline
 
     auth.as_role("supervisor")
     dana = floor.counselor("Dana")

@@ -79,7 +79,7 @@ def overlaps(legs: list[Any]) -> list[str]:
     return found
 
 
-def test_busy_hour_keeps_every_invariant(start_line: Callable[..., Line]):  # noqa: F811
+def test_busy_hour_keeps_every_invariant(start_line: Callable[..., Line]):
     line = start_line(
         worker_count=3,
         speed=200.0,

@@ -223,8 +223,8 @@ def test_a_permanent_error_on_the_caller_leg_marks_the_lead_failed(line: Line):
 
 def test_a_retry_outside_the_callers_hours_waits_for_them(start_line: Callable[..., Line]):
     # A window that is closed now in the caller's zone (415: Los Angeles).
-    from datetime import datetime, timedelta  # noqa: PLC0415
-    from zoneinfo import ZoneInfo  # noqa: PLC0415
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
 
     now = datetime.now(ZoneInfo("America/Los_Angeles"))
     opens, closes = now + timedelta(hours=3), now + timedelta(hours=4)
@@ -245,9 +245,9 @@ def test_a_retry_outside_the_callers_hours_waits_for_them(start_line: Callable[.
 
 
 def test_try_it_page_call_ends_in_a_callback_shown_on_the_page(line: Line):
-    import re  # noqa: PLC0415
+    import re
 
-    from hotline.users import create_user  # noqa: PLC0415
+    from hotline.users import create_user
 
     create_user(line.r, "demo-sup", "correct horse battery", "supervisor")
     browser = requests.Session()

@@ -22,7 +22,7 @@ def number(output: str, label: str) -> int:
     return int(match.group(1))
 
 
-def test_simulate_prints_a_consistent_summary(start_line: Callable[..., Line]):  # noqa: F811
+def test_simulate_prints_a_consistent_summary(start_line: Callable[..., Line]):
     line = start_line(worker_count=2, speed=200.0, WRAPUP_SECONDS="1", RETRY_DELAYS="1,1")
     result = CliRunner().invoke(
         main,
@@ -62,7 +62,7 @@ def test_simulate_prints_a_consistent_summary(start_line: Callable[..., Line]): 
     assert len(re.findall(r"^  - ", output, re.MULTILINE)) == anomalies
 
 
-def test_simulate_refuses_without_a_reachable_standin(start_line: Callable[..., Line]):  # noqa: F811
+def test_simulate_refuses_without_a_reachable_standin(start_line: Callable[..., Line]):
     line = start_line(worker_count=1)
     result = CliRunner().invoke(
         main,
@@ -82,7 +82,7 @@ def test_simulate_refuses_without_a_reachable_standin(start_line: Callable[..., 
     assert "Error" in result.output
 
 
-def test_simulate_exits_non_zero_when_leads_are_lost(start_line: Callable[..., Line]):  # noqa: F811
+def test_simulate_exits_non_zero_when_leads_are_lost(start_line: Callable[..., Line]):
     line = start_line(worker_count=1, speed=200.0)
     # A stand-in signing with the wrong token: Hotline refuses every webhook (403), so no
     # call becomes a lead. The simulation must say so and fail.

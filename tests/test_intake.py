@@ -348,9 +348,9 @@ def proxied_app(env: dict[str, str], r: redis.Redis) -> Flask:
 
 
 def _signed_post(app: Flask, signed_url: str, params: dict[str, str]) -> Any:
-    from twilio.request_validator import RequestValidator  # noqa: PLC0415
+    from twilio.request_validator import RequestValidator
 
-    from tests.conftest import AUTH_TOKEN  # noqa: PLC0415
+    from tests.conftest import AUTH_TOKEN
 
     signature = RequestValidator(AUTH_TOKEN).compute_signature(signed_url, params)
     return app.test_client().post(

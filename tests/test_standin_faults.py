@@ -192,7 +192,7 @@ def test_a_webhook_slower_than_the_timeout_is_an_application_error(standin, web,
 
 
 def test_the_webhook_timeout_applies_to_an_attached_app_too(standin):
-    from flask import Flask  # noqa: PLC0415
+    from flask import Flask
 
     app = Flask("slow")
 
@@ -526,7 +526,7 @@ def test_control_api_refuses_bad_faults(standin, body):
 
 
 def test_command_line_takes_faults():
-    from tests.test_standin_process import free_port  # noqa: PLC0415
+    from tests.test_standin_process import free_port
 
     port = free_port()
     env = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PATH": ""}

@@ -74,7 +74,7 @@ class StandIn:
     # --- Serving -----------------------------------------------------------------------
 
     def _build_app(self) -> Flask:
-        from twilio_standin import control, rest  # noqa: PLC0415
+        from twilio_standin import control, rest
 
         app = Flask("twilio_standin")
         app.extensions["standin"] = self
@@ -227,7 +227,7 @@ class StandIn:
         """Record a new call and, when the voice side is on, start running it."""
         self.register_leg(call)
         if self.voice_enabled:
-            from twilio_standin.twiml_runner import start_outbound  # noqa: PLC0415
+            from twilio_standin.twiml_runner import start_outbound
 
             start_outbound(self, call)
 
@@ -278,7 +278,7 @@ class StandIn:
         if script is not None:
             self.phones[from_] = script
         self.registry.add(call)
-        from twilio_standin.twiml_runner import start_inbound  # noqa: PLC0415
+        from twilio_standin.twiml_runner import start_inbound
 
         start_inbound(self, call)
         return call

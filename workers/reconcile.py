@@ -39,7 +39,7 @@ def settle_reservation(services: Services, res: Reservation) -> callbacks.Ended 
     r, settings = services.redis, services.settings
     try:
         leg = twilio_rest.fetch_call(services, res.counselor_call_sid)
-    except Exception as exc:  # noqa: BLE001 - any failure: look again after another lease
+    except Exception as exc:  # any failure: look again after another lease
         _refused(services, exc)
         callbacks.touch(r, settings, res.id)
         return None
@@ -64,7 +64,7 @@ def settle_intake(services: Services, now: float, budget: int) -> int:
     for lead_id, call_sid in intake.stale_intake(r, now - settings.intake_check_seconds, budget):
         try:
             leg = twilio_rest.fetch_call(services, call_sid)
-        except Exception as exc:  # noqa: BLE001 - look again later
+        except Exception as exc:  # look again later
             _refused(services, exc)
             intake.recheck_later(r, lead_id, now)
             continue

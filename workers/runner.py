@@ -36,7 +36,7 @@ def _sweep_forever(services: Services, stop: threading.Event) -> None:
             jobs.sweep_now(services)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.warning("sweep: no Redis (%s); retrying in %ss", exc, settings.sweep_interval)
-        except Exception:  # noqa: BLE001 - the next tick tries again; never kill the thread
+        except Exception:  # the next tick tries again; never kill the thread
             log.exception("sweep failed; retrying in %ss", settings.sweep_interval)
 
 
