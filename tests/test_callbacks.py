@@ -831,3 +831,27 @@ def test_the_static_fallback_file_says_what_the_fallback_route_says(twilio: Twil
         (s.text, s.attrib) for s in route.iter("Say")
     ]
     assert hosted.getroot().find("Hangup") is not None
+
+
+def test_a_call_placed_whose_callsid_was_lost_is_hung_up_before_the_offer_is_released(
+    standin_env: dict[str, str],
+    standin: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
+) -> None:
+    lead = new_lead(r, settings)
+    counselor = new_counselor(r)
+    [rid] = jobs.request_match(services)
+    # The dial job rang the counselor, then died before it could record the CallSid.
+    r.set(keys.DIAL_GUARD.format(rid, "counselor"), "1")
+    from workers import twilio_rest
+
+    twilio_rest.call_counselor(services, rid, COUNSELOR_PHONE)
+    [orphan] = standin.calls
+    assert not orphan.is_final
+    jobs.sweep_now(services, now=time.time() + settings.lease_seconds + 1)
+    assert orphan.is_final  # nobody hears a callback that is over
+    assert get_reservation(r, rid).state == S.RECLAIMED
+    assert back_in_its_place(r, settings, lead, rid)
+    assert cs.get_counselor(r, counselor.id).missed_offers == 0

@@ -62,6 +62,16 @@ def test_fetch_and_hang_up(client: Client, standin: Any):
     assert client.calls(sid).update(status="completed").status == "canceled"
 
 
+def test_list_filters_by_number_and_status_newest_first(client: Client, standin: Any):
+    first = client.calls.create(to=CALLER, from_=HOTLINE, url=URL).sid
+    second = client.calls.create(to=CALLER, from_=HOTLINE, url=URL).sid
+    client.calls.create(to="+13125550199", from_=HOTLINE, url=URL)
+    client.calls(first).update(status="canceled")
+    assert [c.sid for c in client.calls.list(to=CALLER)] == [second, first]
+    assert [c.sid for c in client.calls.list(to=CALLER, status="queued")] == [second]
+    assert client.calls.list(to=CALLER, status="in-progress") == []
+
+
 def test_redirecting_an_ended_call_is_refused(client: Client, standin: Any):
     sid = client.calls.create(to=CALLER, from_=HOTLINE, url=URL).sid
     client.calls(sid).update(status="canceled")

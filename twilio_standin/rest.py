@@ -1,4 +1,4 @@
-"""Twilio's REST API, the part Hotline uses: the Calls resource (create, fetch, update).
+"""Twilio's REST API, the part Hotline uses: the Calls resource (create, list, fetch, update).
 
 Paths, parameters, JSON shapes and error bodies follow Twilio's API reference, so the real
 ``twilio`` library works against it unchanged (``client.api.base_url`` pointed here).
@@ -134,6 +134,38 @@ def create_call(account_sid: str) -> Any:
     if not standin.place_within_cap(call):
         return twilio_error(*TOO_MANY_REQUESTS)
     return jsonify(call.to_json()), 201
+
+
+@bp.get("/Calls.json")
+def list_calls(account_sid: str) -> Any:
+    """Read calls, newest first, filtered as Twilio filters them (To, From, Status; one page
+    of at most PageSize, default 50)."""
+    if (failed := _injected("list")) is not None:
+        return failed
+    args = request.args
+    try:
+        size = min(1000, max(1, int(args.get("PageSize", "50"))))
+    except ValueError:
+        return twilio_error(400, 20001, "PageSize must be an integer")
+    calls = [
+        c
+        for c in reversed(_standin().registry.all())
+        if (not args.get("To") or c.to == args["To"])
+        and (not args.get("From") or c.from_ == args["From"])
+        and (not args.get("Status") or c.status == args["Status"])
+    ][:size]
+    uri = request.full_path.rstrip("?")
+    return jsonify(
+        calls=[c.to_json() for c in calls],
+        page=0,
+        page_size=size,
+        start=0,
+        end=max(0, len(calls) - 1),
+        uri=uri,
+        first_page_uri=uri,
+        next_page_uri=None,
+        previous_page_uri=None,
+    )
 
 
 @bp.get("/Calls/<call_sid>.json")

@@ -179,7 +179,8 @@ class StandIn:
         times: int = 1,
         operation: str = "create",
     ) -> None:
-        """Make the next ``times`` REST ``operation``s (create|fetch|update) fail like Twilio."""
+        """Make the next ``times`` REST ``operation``s fail like Twilio (create, list, fetch,
+        update)."""
         with self._lock:
             for _ in range(times):
                 self._failures.append((operation, http_status, twilio_code, message))

@@ -114,9 +114,14 @@ def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
         if res is None or not res.active:
             r.zrem(keys.LEASES, rid)
         elif not res.counselor_call_sid:
-            # No call was placed (or its CallSid never reached us): nobody is on the phone.
+            # No CallSid: no call was placed, or its CallSid never reached us (a worker or
+            # Redis died in between); reconciliation ends such a call before releasing.
             dialed = bool(r.exists(keys.DIAL_GUARD.format(rid, "counselor")))
-            ended = callbacks.release(r, settings, rid, "lease expired", call_unknown=dialed)
+            if dialed and budget > 0:
+                budget -= 1
+                ended = reconcile.release_unknown_call(services, res)
+            else:
+                ended = callbacks.release(r, settings, rid, "lease expired", call_unknown=dialed)
             done["reclaimed"] += ended is not None
             follow_up(services, ended)
         elif budget > 0:

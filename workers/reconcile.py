@@ -14,6 +14,7 @@ import logging
 
 from hotline.services import Services
 from routing import account, callbacks, intake
+from routing.counselors import get_counselor
 from routing.reservation import Reservation
 from routing.twilio_errors import Blame
 from workers import twilio_rest
@@ -54,6 +55,21 @@ def settle_reservation(services: Services, res: Reservation) -> callbacks.Ended 
     if ended is not None:
         log.info("reconciled reservation %s: %s", res.id, ended.ending.value)
     return ended
+
+
+def release_unknown_call(services: Services, res: Reservation) -> callbacks.Ended | None:
+    """Release a reservation whose counselor may have been rung without its CallSid reaching
+    us: hang up any live call to their phone first, so they are never rung twice at once.
+    If Twilio cannot be asked, their phone counts as busy for as long as such a call lasts."""
+    r, settings = services.redis, services.settings
+    counselor = get_counselor(r, res.counselor_id)
+    try:
+        if counselor is not None:
+            twilio_rest.end_live_calls_to(services, counselor.phone)
+    except Exception as exc:  # could not ask: assume the worst
+        _refused(services, exc)
+        return callbacks.release(r, settings, res.id, "lease expired", call_unknown=True)
+    return callbacks.release(r, settings, res.id, "lease expired")
 
 
 def settle_intake(services: Services, now: float, budget: int) -> int:

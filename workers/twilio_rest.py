@@ -77,6 +77,23 @@ def fetch_call(services: Services, call_sid: str) -> CallFacts | None:
     )
 
 
+#: Statuses of a call that has not ended.
+LIVE_STATUSES = ("queued", "ringing", "in-progress")
+
+
+def end_live_calls_to(services: Services, number: str) -> int:
+    """Hang up every live call to ``number`` (a counselor call whose CallSid never reached
+    us: its callback is over, nobody should hear it); how many were ended."""
+    if services.twilio is None:
+        raise RuntimeError("the worker's services have no twilio client")
+    ended = 0
+    for status in LIVE_STATUSES:
+        for call in services.twilio.calls.list(to=number, status=status, page_size=20):
+            services.twilio.calls(call.sid).update(status="completed")
+            ended += 1
+    return ended
+
+
 def blame(exc: BaseException) -> Blame | None:
     """Whose problem a failed REST request is; None when it is unknown whether Twilio
     received it (a timeout: a call may have been placed)."""
