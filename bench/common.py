@@ -24,7 +24,7 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
-from hotline.redis_server import RedisProcess
+from workers.redis_server import RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Scratch space of a run (gitignored). On the real disk, not tmpfs, so fsync costs what
@@ -122,7 +122,7 @@ def machine_description() -> dict[str, str]:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    from hotline.redis_server import redis_server_binary
+    from workers.redis_server import redis_server_binary
 
     redis_version = subprocess.run(
         [redis_server_binary(), "--version"], capture_output=True, text=True, check=False

@@ -130,8 +130,8 @@ def run(quick: bool = False) -> Result:
         result.error = reason
         return result
     from hotline.app import create_app
-    from hotline.services import build_services
     from twilio_standin import StandIn
+    from workers.services import build_services
 
     # The stand-in's server logs every request; the figures are what matters here.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -5,7 +5,7 @@ Two loads: (a) intake itself, callers walked through the IVR by ``routing.intake
 threads (Redis is the only server in the path, so fsync's share is as large as it gets);
 (b) the same callers as signed webhooks through ``hotline web`` (gunicorn) with wrk, what
 Twilio's traffic costs end to end. The shipped configuration is everysec
-(hotline/redis_server.py for the embedded server, docker-compose.yml for the stack).
+(workers/redis_server.py for the embedded server, docker-compose.yml for the stack).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def run(quick: bool = False) -> Result:
         f"disk ({_filesystem()})."
     )
     result.notes.append(
-        "Shipped: `appendfsync everysec` (hotline/redis_server.py starts the embedded Redis "
+        "Shipped: `appendfsync everysec` (workers/redis_server.py starts the embedded Redis "
         "with it; docker-compose.yml runs redis-server with it). Why: with everysec Redis "
         "still hands each write to the kernel before answering (unless a slow disk makes it "
         "postpone, at most 2 s), so a crash of the Redis process alone loses next to nothing, "

@@ -1,5 +1,5 @@
-"""Hotline's application glue: the app factory, the command line, shared clients."""
+"""Hotline's web side: the app factory (``hotline.app``), its blueprints, the command line.
 
-from hotline.app import create_app
-
-__all__ = ["create_app"]
+Importing the package imports nothing else, so ``from hotline import audit`` does not build
+the whole app, and nothing below the web depends on it.
+"""

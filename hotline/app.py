@@ -10,8 +10,8 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from hotline.services import Services, build_services
 from settings import Settings, load_settings
+from workers.services import Services, build_services
 
 #: Largest request body accepted (Twilio's webhooks are a few KB).
 MAX_CONTENT_LENGTH = 64 * 1024

@@ -102,8 +102,8 @@ def users_add(username: str, role: str, counselor_id: str) -> None:
     """Create an account; the password is read from HOTLINE_NEW_PASSWORD or prompted for
     (never an argument, so it stays out of shell history and process lists)."""
     from hotline import users as accounts
-    from hotline.services import build_services
     from routing.counselors import get_counselor
+    from workers.services import build_services
 
     settings = _settings(dev=True)
     r = build_services(settings).redis

@@ -19,12 +19,12 @@ from pathlib import Path
 import click
 
 from hotline.cli import spawn, stop_all
-from hotline.redis_server import (
+from settings import Settings, load_settings, random_secrets
+from workers.redis_server import (
     embedded_redis_running,
     ensure_embedded_redis,
     stop_embedded_redis,
 )
-from settings import Settings, load_settings, random_secrets
 
 #: File under the var directory holding the secrets ``hotline dev`` keeps between runs.
 DEV_SECRETS = "dev-secrets.json"

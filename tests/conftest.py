@@ -20,9 +20,9 @@ from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 
 from hotline.app import create_app
-from hotline.redis_server import RedisProcess
-from hotline.services import Services, build_services
 from settings import Settings, load_settings
+from workers.redis_server import RedisProcess
+from workers.services import Services, build_services
 
 #: Fixtures of whole-call tests (a served Hotline, the stand-in, workers): tests/served.py.
 pytest_plugins = ["tests.served"]

@@ -14,11 +14,11 @@ import requests
 from werkzeug.serving import make_server
 
 from hotline.app import create_app
-from hotline.services import build_services
 from routing import keys
 from settings import load_settings
 from tests.conftest import API_TOKEN, WorkerProcesses, wait_until
 from twilio_standin import Script, StandIn
+from workers.services import build_services
 
 #: Settings that make a whole day's timers fit in a test (real seconds on our side).
 FAST_ENV = {

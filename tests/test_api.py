@@ -14,7 +14,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from hotline import users
-from hotline.services import Services
 from routing import callbacks, matching
 from routing import counselors as cs
 from routing.leads import Lead, save_lead
@@ -22,6 +21,7 @@ from routing.queue import add_waiting
 from settings import Settings
 from tests.conftest import API_TOKEN
 from workers import jobs
+from workers.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -15,7 +15,6 @@ import redis
 from rq.registry import ScheduledJobRegistry
 from twilio.base.exceptions import TwilioRestException
 
-from hotline.services import DEFAULT_QUEUE, Services
 from routing import account, callbacks, keys
 from routing import counselors as cs
 from routing.leads import Lead, get_lead, lead_attempts, lead_events, save_lead
@@ -25,6 +24,7 @@ from routing.reservation import get_reservation
 from settings import Settings
 from tests.conftest import PUBLIC_BASE_URL, Twilio, parse_twiml
 from workers import jobs
+from workers.services import DEFAULT_QUEUE, Services
 
 CALLER = "+12125550123"  # New York
 COUNSELOR_PHONE = "+13125550199"

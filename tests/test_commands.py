@@ -17,8 +17,8 @@ import redis
 import yaml
 
 from hotline.cli import main
-from hotline.redis_server import ensure_embedded_redis, stop_embedded_redis
 from tests.conftest import ROOT, wait_until
+from workers.redis_server import ensure_embedded_redis, stop_embedded_redis
 
 
 def free_port() -> int:

@@ -15,12 +15,12 @@ from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from hotline import audit
-from hotline.services import DEFAULT_QUEUE
 from routing import dispositions, keys, stats
 from routing.counselors import get_counselor, make_available
 from routing.leads import get_lead, lead_events
 from settings import Settings
 from tests.conftest import ZONE, AuthActions, Floor
+from workers.services import DEFAULT_QUEUE
 
 
 def post_state(auth: AuthActions, client: FlaskClient, state: str, **extra: str) -> Any:

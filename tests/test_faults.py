@@ -34,8 +34,6 @@ import redis
 from werkzeug.serving import make_server
 
 from hotline.app import create_app
-from hotline.redis_server import RedisProcess
-from hotline.services import build_services
 from routing import keys
 from routing.leads import Lead
 from settings import load_settings
@@ -45,6 +43,8 @@ from tests.test_e2e_busy_hour import overlaps
 from twilio_standin import Clock, Script, StandIn
 from twilio_standin.faults import UNVERIFIED_FROM, Faults
 from twilio_standin.simulate import plan_counselor
+from workers.redis_server import RedisProcess
+from workers.services import build_services
 
 pytestmark = pytest.mark.faults
 

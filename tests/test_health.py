@@ -20,9 +20,9 @@ from rq.exceptions import DequeueTimeout
 from rq.serializers import JSONSerializer
 
 from hotline.app import create_app
-from hotline.redis_server import RedisProcess
-from hotline.services import HEALTH_CHECK_INTERVAL, Services, build_services
 from settings import Settings, load_settings
+from workers.redis_server import RedisProcess
+from workers.services import HEALTH_CHECK_INTERVAL, Services, build_services
 
 #: Small timeouts, so a hung Redis is noticed quickly in tests.
 SOCKET_TIMEOUT = 0.5

@@ -10,12 +10,12 @@ import redis
 from flask import Flask
 
 from hotline.app import create_app
-from hotline.services import build_services
 from routing import intake, keys, queue, stats
 from routing.leads import Lead, LeadStatus, get_lead, lead_events, save_lead
 from settings import Settings, load_settings
 from tests.callers import Caller
 from tests.conftest import ZONE, Twilio, parse_twiml
+from workers.services import build_services
 
 NUMBER = "+12125550147"
 

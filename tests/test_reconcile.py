@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import redis
 
-from hotline.services import Services
 from routing import keys
 from routing.leads import get_lead
 from settings import Settings
 from tests.conftest import Twilio, parse_twiml
 from twilio_standin.calls import Call
 from workers import jobs
+from workers.services import Services
 
 CALLER = "+12125550147"
 

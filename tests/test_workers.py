@@ -12,7 +12,6 @@ from typing import Any
 
 import redis
 
-from hotline.services import build_services
 from routing import counselors as cs
 from routing import keys
 from routing.leads import Lead, get_lead, save_lead
@@ -21,6 +20,7 @@ from routing.reservation import ReservationState, get_reservation
 from settings import load_settings
 from tests.conftest import WorkerProcesses, wait_until
 from workers import jobs
+from workers.services import build_services
 
 
 def children(pid: int) -> list[int]:
@@ -172,7 +172,7 @@ def test_a_worker_outlives_redis_going_away_in_the_middle_of_a_job(
     from rq import Queue
     from rq.serializers import JSONSerializer
 
-    from hotline.redis_server import RedisProcess
+    from workers.redis_server import RedisProcess
 
     own = RedisProcess(tmp_path / "redis", appendonly=True).start()
     env["REDIS_URL"] = own.url

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from hotline.services import Services, build_services
 from settings import load_settings
+from workers.services import Services, build_services
 
 _services: Services | None = None
 

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 
 from rq import Retry
 
-from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, RESULT_TTL, Services
 from routing import account, callbacks, counselors, due, keys
 from routing.hours import next_call_time
 from routing.leads import LeadStatus, get_lead
@@ -25,6 +24,7 @@ from routing.reservation import ReservationState, expired_leases, get_reservatio
 from routing.twilio_errors import Blame
 from workers import pacing, reconcile, twilio_rest
 from workers.context import current_services
+from workers.services import DEFAULT_QUEUE, DIAL_QUEUE, RESULT_TTL, Services
 
 log = logging.getLogger(__name__)
 

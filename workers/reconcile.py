@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 
-from hotline.services import Services
 from routing import account, callbacks, intake
 from routing.counselors import get_counselor
 from routing.reservation import Reservation
 from routing.twilio_errors import Blame
 from workers import twilio_rest
+from workers.services import Services
 
 log = logging.getLogger(__name__)
 

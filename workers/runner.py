@@ -12,9 +12,9 @@ from rq import Worker
 from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
-from hotline.services import DEFAULT_QUEUE, DIAL_QUEUE, Services, build_services
 from settings import Settings
 from workers import context, jobs
+from workers.services import DEFAULT_QUEUE, DIAL_QUEUE, Services, build_services
 
 log = logging.getLogger(__name__)
 

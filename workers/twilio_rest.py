@@ -11,9 +11,9 @@ from requests.exceptions import ConnectTimeout
 from requests.exceptions import Timeout as RequestsTimeout
 from twilio.base.exceptions import TwilioRestException
 
-from hotline.services import Services
 from routing.twilio_errors import Blame, blame_rest
 from settings import Settings
+from workers.services import Services
 
 #: Events the counselor leg reports to its status callback.
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
