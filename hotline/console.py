@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from hotline import audit
@@ -200,7 +200,8 @@ def disposition() -> Any:
         )
     except dispositions.DispositionError as exc:
         counselor = _counselor()
-        assert counselor is not None
+        if counselor is None:  # the counselor was retired meanwhile
+            abort(403)
         context = _call_context(counselor)
         return render_template(
             "console.html",

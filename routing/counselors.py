@@ -11,6 +11,7 @@ from typing import Any
 from redis import Redis
 
 from routing import keys
+from routing.errors import CounselorError
 from routing.leads import INSURANCE, LANGUAGES
 from routing.matching import all_idle_keys, idle_key
 from routing.phones import mask
@@ -40,10 +41,6 @@ NOT_ON_A_CALL = (
     CounselorStatus.MISSED.value,
     CounselorStatus.WRAP_UP.value,
 )
-
-
-class CounselorError(ValueError):
-    """A counselor's details are invalid; the message says which."""
 
 
 @dataclass

@@ -14,11 +14,11 @@ from enum import StrEnum
 
 from redis import Redis
 
-from routing import keys, queue, stats
+from routing import keys, stats
 from routing.counselors import end_wrapup
-from routing.leads import LeadStatus, get_lead, record_event
+from routing.errors import DispositionError
+from routing.leads import Lead, LeadStatus, get_lead, record_event, set_status
 from routing.phones import number_digest
-from routing.scripts import run_script
 from settings import Settings
 
 
@@ -57,10 +57,6 @@ DISPOSITION_PREFIX = "disposition:"
 def counter_name(value: str) -> str:
     """The daily counter (routing.stats) of one disposition value."""
     return DISPOSITION_PREFIX + value
-
-
-class DispositionError(ValueError):
-    """The disposition cannot be recorded; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -135,34 +131,20 @@ def record(
     if disposition is Disposition.DO_NOT_CALL and lead.phone:
         r.sadd(keys.DO_NOT_CALL, do_not_call_digest(settings, lead.phone))
     if disposition is Disposition.CALL_BACK and callback_at is not None:
-        _schedule_call_back(r, lead_id, lead.language, lead.insurance, callback_at, now)
+        _schedule_call_back(r, lead, callback_at, now)
     end_wrapup(r, counselor_id, now=now)
     return Recorded(lead_id, disposition.value, callback_at)
 
 
-def _schedule_call_back(
-    r: Redis, lead_id: str, language: str, insurance: str, at: float, now: float
-) -> None:
+def _schedule_call_back(r: Redis, lead: Lead, at: float, now: float) -> None:
     """The lead waits (deferred, on the due list) until ``at``, then rejoins the line."""
-    lead_keys = [
-        keys.LEAD.format(lead_id),
-        queue.bucket_key(language, insurance),
-        keys.WAITING_ALL,
-        keys.DUE,
-    ]
-    args = [
-        LeadStatus.CONNECTED.value,
-        LeadStatus.DEFERRED.value,
-        repr(now),
-        "due",
-        repr(at),
-        "",
-        "status_reason",
-        "call back requested",
-    ]
-    if not run_script(r, "lead_state", lead_keys, args):
+    connected = (LeadStatus.CONNECTED.value,)
+    reason = "call back requested"
+    if not set_status(
+        r, lead, connected, LeadStatus.DEFERRED.value, "due", at, now=now, status_reason=reason
+    ):
         raise DispositionError("This callback has already moved on; it was not rescheduled.")
-    record_event(r, lead_id, "call_back_scheduled", due=at)
+    record_event(r, lead.id, "call_back_scheduled", due=at)
 
 
 def get(r: Redis, lead_id: str) -> dict[str, str]:

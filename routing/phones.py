@@ -11,16 +11,14 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
+from routing.errors import InvalidNumber
+
 DEFAULT_REGION = "US"
 #: What a number looks like in free text: E.164, a NANP number with separators, or a bare
 #: run of 10-15 digits; never part of a longer word, address or decimal (times, IPs, SIDs).
 _DIGITS = re.compile(
     r"(?<![\w.])(?:\+\d{10,15}|\(?\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}|\d{10,15})(?![\w.])"
 )
-
-
-class InvalidNumber(ValueError):
-    """The digits do not make a valid, callable phone number."""
 
 
 def parse_number(raw: str, region: str = DEFAULT_REGION) -> str:

@@ -29,10 +29,10 @@ from routing.counselors import (
     set_state,
     validate,
 )
-from routing.leads import Lead, LeadStatus, get_lead, record_event
+from routing.errors import ActionRefused
+from routing.leads import Lead, LeadStatus, get_lead, record_event, set_status
 from routing.phones import InvalidNumber, parse_number
 from routing.reservation import Reservation, ReservationState, get_reservation
-from routing.scripts import run_script
 from settings import Settings
 
 #: Reservations looked back through to find a counselor's last call (a shift's worth).
@@ -62,10 +62,6 @@ def shown_state(counselor: Counselor) -> str:
     ):
         return "break"
     return counselor.status
-
-
-class ActionRefused(ValueError):
-    """A supervisor action cannot be done now; the message says why (shown as is)."""
 
 
 # --- The live floor ---------------------------------------------------------------------
@@ -189,31 +185,13 @@ def remove_callback(r: Redis, lead_id: str, reason: str, by: str) -> Lead:
         LeadStatus.RETRY_WAIT.value,
         LeadStatus.DEFERRED.value,
     )
-    # routing/lua/lead_state.lua, the routing module's compare-and-set of a lead: the status
-    # changes and the lead leaves its bucket, the queue and the due list in one step.
-    now = time.time()
-    lead_keys = [
-        keys.LEAD.format(lead.id),
-        queue.bucket_key(lead.language, lead.insurance),
-        keys.WAITING_ALL,
-        keys.DUE,
-    ]
-    args = [
-        " ".join(allowed),
-        LeadStatus.REMOVED.value,
-        repr(now),
-        "none",
-        "0",
-        "",
-        "status_reason",
-        reason,
-    ]
-    if not run_script(r, "lead_state", lead_keys, args):
+    # One compare-and-set: the status changes and the lead leaves its bucket, the queue
+    # and the due list in one step.
+    if not set_status(r, lead, allowed, LeadStatus.REMOVED.value, "none", status_reason=reason):
         raise ActionRefused("This callback is no longer waiting.")
     record_event(r, lead_id, "removed", by=by, reason=reason)
-    removed = get_lead(r, lead_id)
-    assert removed is not None
-    return removed
+    lead.status, lead.status_reason = LeadStatus.REMOVED.value, reason
+    return lead
 
 
 # --- Actions on counselors --------------------------------------------------------------
@@ -230,9 +208,9 @@ def force_offline(r: Redis, counselor_id: str, by: str) -> Counselor:
         raise ActionRefused(
             f"{counselor.name} is on a call or being dialed; try again when the call ends."
         )
-    updated = get_counselor(r, counselor_id)
-    assert updated is not None
-    return updated
+    counselor.status = CounselorStatus.OFFLINE.value
+    counselor.status_reason = f"put offline by {by}"
+    return counselor
 
 
 def update_counselor(

@@ -190,8 +190,8 @@ def test_a_worker_outlives_redis_going_away_in_the_middle_of_a_job(
         time.sleep(4)  # the job ends, RQ cannot record it, its loop gives up
         assert worker.poll() is None
         own.start()
-        queue.enqueue("time.sleep", 0)
-        wait_until(lambda: queue.count == 0 and not queue.started_job_registry.count, 20)
+        after = queue.enqueue("time.sleep", 0)
+        wait_until(lambda: after.get_status(refresh=True) == "finished", 30)
         assert worker.poll() is None
     finally:
         pool.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from rq import Retry
 
@@ -27,6 +28,19 @@ from workers.context import current_services
 from workers.services import DEFAULT_QUEUE, DIAL_QUEUE, RESULT_TTL, Services
 
 log = logging.getLogger(__name__)
+
+
+class Dialed(StrEnum):
+    """What a dial job did."""
+
+    DIALED = "dialed"  # the counselor's phone is ringing
+    STALE = "stale"  # the offer was over (or its lead gone) before the job ran
+    ALREADY_DIALED = "already-dialed"  # a run before this one took the guard
+    DEFERRED = "deferred"  # outside the caller's calling hours
+    PAUSED = "paused"  # an account-level error: dialing is paused
+    LEAD_FAILED = "lead-failed"  # the caller's number cannot be called
+    COUNSELOR_UNREACHABLE = "counselor-unreachable"  # the counselor's number cannot be
+
 
 #: RQ retries of a dial job after 429/5xx (seconds before each): Twilio asks for backoff.
 DIAL_RETRY_INTERVALS = [2, 5, 15]
@@ -180,12 +194,12 @@ def end_wrapup(counselor_id: str) -> bool:
 # --- What the jobs do (services in, so tests and the sweep can call them directly) -------
 
 
-def place_counselor_call(services: Services, reservation_id: str) -> str:
+def place_counselor_call(services: Services, reservation_id: str) -> Dialed:
     """Dial the counselor of an offered reservation, exactly once. Returns what happened."""
     r, settings = services.redis, services.settings
     res = get_reservation(r, reservation_id)
     if res is None or res.state != ReservationState.OFFERED:
-        return "stale"
+        return Dialed.STALE
     lead = get_lead(r, res.lead_id)
     counselor = counselors.get_counselor(r, res.counselor_id)
     if lead is None or counselor is None or lead.status != LeadStatus.RESERVED:
@@ -193,23 +207,23 @@ def place_counselor_call(services: Services, reservation_id: str) -> str:
         follow_up(
             services, callbacks.release(r, settings, reservation_id, "lead no longer waiting")
         )
-        return "stale"
+        return Dialed.STALE
     now = time.time()
     if callbacks.caller_number(lead) is None:
         follow_up(
             services, callbacks.lead_failed(r, settings, reservation_id, "invalid phone number")
         )
-        return "lead-failed"
+        return Dialed.LEAD_FAILED
     at = next_call_time(lead, settings.calling_hours, now)
     if at > now:
         follow_up(services, callbacks.defer(r, settings, reservation_id, at))
-        return "deferred"
+        return Dialed.DEFERRED
     if account.dialing_paused(r):
         follow_up(services, callbacks.dialing_failed(r, settings, reservation_id, "dialing paused"))
-        return "paused"
+        return Dialed.PAUSED
     guard = keys.DIAL_GUARD.format(reservation_id, "counselor")
     if not r.set(guard, "1", nx=True, ex=settings.lease_seconds * 2):
-        return "already-dialed"
+        return Dialed.ALREADY_DIALED
     pacing.wait_for_slot(r, settings.calls_per_second)
     try:
         call_sid = twilio_rest.call_counselor(services, reservation_id, counselor.phone)
@@ -219,10 +233,10 @@ def place_counselor_call(services: Services, reservation_id: str) -> str:
     callbacks.call_placed(r, settings, reservation_id, call_sid)
     account.clear(r)  # a call went through: any account trouble is over
     log.info("reservation %s: ringing counselor %s", reservation_id, counselor.id)
-    return "dialed"
+    return Dialed.DIALED
 
 
-def _dial_refused(services: Services, reservation_id: str, guard: str, exc: Exception) -> str:
+def _dial_refused(services: Services, reservation_id: str, guard: str, exc: Exception) -> Dialed:
     """Twilio refused (or may not have received) the counselor call: act on whose fault it
     is; re-raise what RQ should retry or record."""
     r, settings = services.redis, services.settings
@@ -237,6 +251,6 @@ def _dial_refused(services: Services, reservation_id: str, guard: str, exc: Exce
         trouble = account.pause_dialing(r, twilio_rest.error_code(exc), reason)
         log.error("dialing paused for %.0f s: %s", trouble.paused_until - trouble.at, reason)
         follow_up(services, callbacks.dialing_failed(r, settings, reservation_id, reason))
-        return "paused"
+        return Dialed.PAUSED
     follow_up(services, callbacks.counselor_unreachable(r, settings, reservation_id, reason))
-    return "counselor-unreachable"
+    return Dialed.COUNSELOR_UNREACHABLE
