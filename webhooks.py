@@ -20,6 +20,7 @@ from hotline.signatures import signature_is_valid
 from hotline.twiml import empty_twiml, twiml
 from routing import callbacks, intake, prompts, reservation
 from routing.ivr import Menu, Phrase, Turn
+from routing.leads import LeadStatus
 from workers import jobs, twilio_rest
 
 log = logging.getLogger(__name__)
@@ -366,9 +367,9 @@ def callback_dial_result(reservation_id: str) -> Response:
     if ended is None:
         return _hang_up()
     language = callbacks.counselor_language(r, reservation_id)
-    if ended.lead_status == "connected":
+    if ended.lead_status == LeadStatus.CONNECTED:
         return _goodbye("callback_ended", language, seconds=settings.wrapup_seconds)
-    if ended.lead_status == "retry_wait":
+    if ended.lead_status == LeadStatus.RETRY_WAIT:
         outcome = ended.why.replace("-", " ")
         return _goodbye("callback_retry", language, outcome=outcome)
     return _goodbye(_AFTER_CALL.get(ended.lead_status, "callback_requeued"), language)
@@ -376,9 +377,9 @@ def callback_dial_result(reservation_id: str) -> Response:
 
 #: What the counselor hears after the caller's leg, by the lead's status then.
 _AFTER_CALL = {
-    "unreachable": "callback_unreachable",
-    "failed": "callback_failed",
-    "waiting": "callback_requeued",
+    LeadStatus.UNREACHABLE.value: "callback_unreachable",
+    LeadStatus.FAILED.value: "callback_failed",
+    LeadStatus.WAITING.value: "callback_requeued",
 }
 
 
@@ -396,7 +397,7 @@ def callback_counselor_status(reservation_id: str) -> Response:
         ended = callbacks.counselor_leg_ended(r, settings, reservation_id, status)
         _follow_up(ended)
         _request_match()  # their phone is free again
-    elif status in ("initiated", "ringing", "queued"):
+    elif status in callbacks.RINGING_STATUSES:
         callbacks.call_placed(r, settings, reservation_id, request.form.get("CallSid", ""))
     return empty_twiml()
 

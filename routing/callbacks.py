@@ -304,6 +304,8 @@ def _caller_outcome(res: Reservation, result: DialResult) -> str:
 
 #: Final statuses of a call leg.
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+#: Statuses of a leg that has been placed and not answered yet.
+RINGING_STATUSES = frozenset({"queued", "initiated", "ringing"})
 #: Final statuses meaning the leg never reached a person.
 NOT_ANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
 
