@@ -10,6 +10,7 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from hotline.auth import SESSION_LIFETIME
 from settings import Settings, load_settings
 from workers.services import Services, build_services
 
@@ -32,6 +33,8 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+        # Flask sets this key itself (31 days), so it is set here, not by setdefault.
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
     if test_config:
         app.config.update(test_config)

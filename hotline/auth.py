@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -48,11 +49,50 @@ login_manager.session_protection = "strong"
 
 csrf = CSRFProtect()
 
+#: How long a session lasts from sign-in (a shift and some), even if the browser on a
+#: shared desk is never closed. Flask's own default is 31 days.
+SESSION_LIFETIME = timedelta(hours=12)
+#: The session key holding the user's session version at sign-in (see load_user).
+SESSION_VERSION = "_hotline_sv"
+
 #: Login attempts allowed per client address (Flask-Limiter notation); LOGIN_RATE_LIMIT in
 #: app.config overrides it.
 LOGIN_RATE_LIMIT = "10 per minute; 50 per hour"
-#: Attempts per username from anywhere (slows guessing one account from many addresses).
-LOGIN_USER_RATE_LIMIT = "20 per hour"
+#: Attempts per username from one address; LOGIN_USER_ADDRESS_RATE_LIMIT overrides it.
+#: There is no limit per username alone: it would let anyone lock a counselor out by
+#: typing wrong passwords for their name. Guessing from many addresses is slowed by the
+#: per-address limit of each, and by passwords of MIN_PASSWORD_LENGTH characters.
+LOGIN_USER_ADDRESS_RATE_LIMIT = "5 per minute; 20 per hour"
+
+
+#: Content-Security-Policy of every response: scripts and styles only from our own static
+#: files (no inline script or style attribute, so injected markup cannot run or restyle),
+#: requests only to ourselves, never framed, forms only posted to ourselves.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+#: Headers on every response (webhooks' TwiML included, where they do no harm).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    # Nothing here uses the camera, microphone or location. Notifications are not a
+    # policy-controlled feature: the browser asks the person, for our own origin only.
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+#: Strict-Transport-Security when PUBLIC_BASE_URL is https: a year, this host only.
+HSTS = "max-age=31536000"
 
 
 class LoginForm(FlaskForm):
@@ -64,9 +104,14 @@ class LoginForm(FlaskForm):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The signed-in user for a session; None (signed out) once the account is switched off."""
+    """The signed-in user for a session; None (signed out) once the account is switched off
+    or the user's sessions were ended (sign-out, a new password, switch-off, retirement)."""
     user = users.get_user(get_redis(), user_id)
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    if session.get(SESSION_VERSION) != user.session_version:
+        return None
+    return user
 
 
 @login_manager.unauthorized_handler
@@ -140,7 +185,7 @@ def home_for(user: User) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """Sign in; attempts are rate limited per address and per username."""
+    """Sign in; attempts are rate limited per address and per username from an address."""
     form = LoginForm()
     if current_user.is_authenticated and request.method == "GET":
         return redirect(home_for(current_user))
@@ -151,9 +196,11 @@ def login() -> Any:
         try:
             with limiter.limit(limit, scope="login-address"):
                 with limiter.limit(
-                    current_app.config.get("LOGIN_USER_RATE_LIMIT", LOGIN_USER_RATE_LIMIT),
-                    key_func=lambda: username or "-",
-                    scope="login-user",
+                    current_app.config.get(
+                        "LOGIN_USER_ADDRESS_RATE_LIMIT", LOGIN_USER_ADDRESS_RATE_LIMIT
+                    ),
+                    key_func=lambda: f"{get_remote_address()}/{username or '-'}",
+                    scope="login-user-address",
                 ):
                     pass
         except RateLimitExceeded:
@@ -176,6 +223,7 @@ def login() -> Any:
             # on a shared desk is never closed.
             session.permanent = True
             login_user(user)
+            session[SESSION_VERSION] = user.session_version
             log.info("user %s signed in", user.id)
             return redirect(safe_next(request.args.get("next")) or home_for(user))
         return render_template(
@@ -187,7 +235,9 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """Sign out (a POST with the CSRF token, so a link elsewhere cannot sign anyone out)."""
+    """Sign out (a POST with the CSRF token, so a link elsewhere cannot sign anyone out):
+    every session of the user ends, so a copy of the cookie is worth nothing either."""
+    users.end_sessions(get_redis(), current_user.id)
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
@@ -221,7 +271,6 @@ def init_auth(app: Flask) -> None:
     secure = bool(app.config.get("SESSION_COOKIE_SECURE"))
     app.config.setdefault("REMEMBER_COOKIE_SECURE", secure)
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 12 * 3600)
 
     @app.before_request
     def check_csrf() -> None:
@@ -257,6 +306,9 @@ def init_auth(app: Flask) -> None:
     # per-request search for limits that do not apply to them.
     app.extensions["hotline_limiter"].request_filter(lambda: request.blueprint == "twilio")
 
+    # Only a site served over https may pin browsers to https (an http dev server must not).
+    hsts = app.extensions["hotline"].settings.public_base_url.startswith("https://")
+
     @app.after_request
     def security_headers(response: Response) -> Response:
         # Pages hold personal data: never cache them, never frame them.
@@ -266,9 +318,10 @@ def init_auth(app: Flask) -> None:
             "text/csv",
         ):
             response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
 

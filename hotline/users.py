@@ -44,6 +44,8 @@ class User:
     counselor_id: str = ""
     active: bool = True
     created_at: float = 0.0
+    #: Stamped into each session at sign-in; raising it ends every session of the user.
+    session_version: int = 0
 
     # Flask-Login's user protocol, written out rather than inheriting UserMixin, so an
     # account switched off stops working at its very next request.
@@ -119,6 +121,8 @@ def create_user(r: Redis, username: str, password: str, role: str, counselor_id:
 
 
 def _save(r: Redis, user: User) -> None:
+    # session_version is never written here, only raised by end_sessions (HINCRBY), so a
+    # save racing with a sign-out cannot bring old sessions back.
     r.hset(
         keys.USER.format(user.id),
         mapping={
@@ -145,6 +149,7 @@ def get_user(r: Redis, user_id: str) -> User | None:
         counselor_id=data.get("counselor_id", ""),
         active=data.get("active", "1") == "1",
         created_at=float(data.get("created_at") or 0),
+        session_version=int(data.get("session_version") or 0),
     )
 
 
@@ -197,7 +202,17 @@ def update_user(
     if password is not None:
         user.password_hash = generate_password_hash(password)
     _save(r, user)
+    if password is not None or active is False:
+        # A new password or a switched-off account ends every session it had; switching
+        # the account back on later does not revive them.
+        user.session_version = end_sessions(r, user.id)
     return user
+
+
+def end_sessions(r: Redis, user_id: str) -> int:
+    """End every session of a user (each carries the version it began with); the new
+    version."""
+    return int(r.hincrby(keys.USER.format(user_id), "session_version", 1))
 
 
 def release_counselor(r: Redis, counselor_id: str) -> list[User]:

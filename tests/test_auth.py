@@ -213,8 +213,10 @@ def test_every_form_needs_the_csrf_token(
         assert "expired" in response.get_data(as_text=True), path
 
 
-def test_login_attempts_per_username_are_limited(auth: AuthActions, app: Flask) -> None:
-    app.config["LOGIN_USER_RATE_LIMIT"] = "2 per hour"
+def test_login_attempts_per_username_from_one_address_are_limited(
+    auth: AuthActions, app: Flask
+) -> None:
+    app.config["LOGIN_USER_ADDRESS_RATE_LIMIT"] = "2 per hour"
     auth.create("sue", "supervisor")
     assert [auth.login("sue", "wrong password!").status_code for _ in range(2)] == [401, 401]
     assert auth.login("sue").status_code == 429
