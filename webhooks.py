@@ -218,6 +218,18 @@ def _hang_up() -> Response:
     return twiml(response)
 
 
+def _one_key(response: VoiceResponse, reservation_id: str, leg: str) -> Gather:
+    """A Gather of one key posted to the callback webhook ``leg``, even when none is pressed."""
+    return response.gather(
+        action=_callback_url(reservation_id, leg),
+        method="POST",
+        input="dtmf",
+        num_digits=1,
+        timeout=6,
+        action_on_empty_result=True,
+    )
+
+
 def _follow_up(ended: callbacks.Ended | None) -> None:
     """Timers and matching after a callback ended; if Redis refuses, the sweep does it."""
     if ended is None:
@@ -240,14 +252,7 @@ def callback_whisper(reservation_id: str) -> Response:
             return _hang_up()
         return _goodbye("callback_gone", callbacks.counselor_language(r, reservation_id))
     response = VoiceResponse()
-    gather = response.gather(
-        action=_callback_url(reservation_id, "accept"),
-        method="POST",
-        input="dtmf",
-        num_digits=1,
-        timeout=6,
-        action_on_empty_result=True,
-    )
+    gather = _one_key(response, reservation_id, "accept")
     voice_name, locale = prompts.voice(whisper.language)
     gather.say(whisper.text, voice=voice_name, language=locale)
     return twiml(response)
@@ -330,14 +335,7 @@ def callback_screen_check(reservation_id: str) -> Response:
     if decision is callbacks.Screen.VOICEMAIL:
         return _goodbye("callback_voicemail", language)
     if decision is callbacks.Screen.ASK:
-        gather = response.gather(
-            action=_callback_url(reservation_id, "screen-check"),
-            method="POST",
-            input="dtmf",
-            num_digits=1,
-            timeout=6,
-            action_on_empty_result=True,
-        )
+        gather = _one_key(response, reservation_id, "screen-check")
         _speak(gather, "callback_press_to_connect", language)
         return twiml(response)
     return _hang_up()

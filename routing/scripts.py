@@ -17,10 +17,15 @@ from redis.commands.core import Script
 LUA_DIR = Path(__file__).with_name("lua")
 
 
+#: Lua shared by every script (Redis has no includes), put in front of each.
+PRELUDE = (LUA_DIR / "_prelude.lua").read_bytes()
+
+
 @cache
 def _script(name: str) -> Script:
     # Bytes source: Script hashes it once; redis-py loads it on the first NOSCRIPT reply.
-    return Script(None, (LUA_DIR / f"{name}.lua").read_bytes())  # type: ignore[arg-type]
+    source = PRELUDE + (LUA_DIR / f"{name}.lua").read_bytes()
+    return Script(None, source)  # type: ignore[arg-type]
 
 
 def run_script(r: Redis, name: str, keys_: list[str], args: list[Any]) -> Any:

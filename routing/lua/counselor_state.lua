@@ -7,11 +7,7 @@
 -- idle sets to join, space separated ("" to leave them all)   ARGV[7..] field, value pairs
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
-local allowed = false
-for s in string.gmatch(ARGV[1], '%S+') do
-  if s == status then allowed = true end
-end
-if not allowed then return false end
+if not one_of(status, ARGV[1]) then return false end
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'reservation') ~= ARGV[4] then
   return false
 end

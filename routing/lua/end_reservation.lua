@@ -21,11 +21,7 @@
 -- Returns {previous state, lead moved (0/1), counselor moved (0/1)} or false.
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return false end
-local allowed = false
-for s in string.gmatch(ARGV[1], '%S+') do
-  if s == state then allowed = true end
-end
-if not allowed then return false end
+if not one_of(state, ARGV[1]) then return false end
 local rid = redis.call('HGET', KEYS[1], 'id')
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3], 'outcome', ARGV[4])
 redis.call('ZREM', KEYS[2], rid)
@@ -66,11 +62,7 @@ end
 local counselor_moved = 0
 local c = redis.call('HMGET', KEYS[9], 'id', 'status', 'reservation', 'leg', 'leg_until')
 if c[1] and ARGV[13] ~= '' and c[3] == rid then
-  local holding = false
-  for s in string.gmatch(ARGV[12], '%S+') do
-    if s == c[2] then holding = true end
-  end
-  if holding then
+  if one_of(c[2], ARGV[12]) then
     redis.call('HSET', KEYS[9], 'status', ARGV[13], 'updated_at', ARGV[3], 'reservation', '')
     set_fields(KEYS[9], ARGV[14])
     local join = {}

@@ -26,13 +26,9 @@ if ARGV[1] ~= '' then
   if pending_id then
     -- The link is only a hint: the lead must still hold this number and be owed a callback.
     local lead = redis.call('HMGET', ARGV[3] .. pending_id, 'phone', 'status')
-    if lead[1] == ARGV[1] then
-      for status in string.gmatch(ARGV[2], '%S+') do
-        if status == lead[2] then
-          claim(pending_id)
-          return {'pending', pending_id}
-        end
-      end
+    if lead[1] == ARGV[1] and one_of(lead[2], ARGV[2]) then
+      claim(pending_id)
+      return {'pending', pending_id}
     end
   end
 end

@@ -6,11 +6,7 @@
 -- ARGV[7..] field, value pairs to set as well
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
-local allowed = false
-for s in string.gmatch(ARGV[1], '%S+') do
-  if s == status then allowed = true end
-end
-if not allowed then return false end
+if not one_of(status, ARGV[1]) then return false end
 if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'reservation') ~= ARGV[6] then
   return false
 end

@@ -6,11 +6,7 @@
 -- ARGV[5..] field, value pairs to set as well
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return false end
-local allowed = false
-for s in string.gmatch(ARGV[1], '%S+') do
-  if s == state then allowed = true end
-end
-if not allowed then return false end
+if not one_of(state, ARGV[1]) then return false end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3])
 for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local id = redis.call('HGET', KEYS[1], 'id')
