@@ -199,8 +199,18 @@ class Settings:
     #: Port of the local Twilio stand-in that ``hotline dev`` starts when it has no Twilio
     #: credentials.
     standin_port: int = setting("STANDIN_PORT", 5050, _int_at_least(1))
-    #: The hotline's own number, E.164: caller ID of every callback.
+    #: The hotline's own number, E.164: the number callers dial.
     hotline_number: str = setting("HOTLINE_NUMBER", "+18004927848", _phone_number)
+    #: The caller ID callbacks show, E.164 (both the counselor's and the caller's leg; read
+    #: it as ``callback_from``). Empty: HOTLINE_NUMBER, as before this setting. Privacy: a
+    #: phone's screen or call log that names an addiction helpline (a well-known 800-QUIT
+    #: number, or its name shown by caller-name lookup) tells whoever sees it what the call
+    #: was about, which 42 CFR Part 2 forbids us to disclose; a plain local number does not.
+    #: Whatever number is used must be a Twilio number of the account (or a verified caller
+    #: ID), registered for caller name (CNAM) with a neutral name, and signed with SHAKEN/STIR
+    #: attestation A (Twilio Trust Hub), or carriers label the callbacks "Spam Likely" and
+    #: callers do not answer.
+    callback_caller_id: str = setting("CALLBACK_CALLER_ID", "", _phone_number)
     #: The URL Twilio uses to reach us (scheme and host, no trailing slash). Webhook
     #: signatures are checked against it, so TLS-terminating proxies do not break them.
     #: ``hotline dev`` defaults it to http://127.0.0.1:PORT.
@@ -261,6 +271,11 @@ class Settings:
     def redis_is_embedded(self) -> bool:
         """Whether this process should use (and start if needed) the embedded Redis."""
         return self.redis_url is None
+
+    @property
+    def callback_from(self) -> str:
+        """The caller ID of callbacks: CALLBACK_CALLER_ID, else the hotline's number."""
+        return self.callback_caller_id or self.hotline_number
 
     @property
     def twilio_standin_url(self) -> str:

@@ -39,6 +39,8 @@ def test_defaults() -> None:
         ("REDIS_URL", "ftp://nope"),
         ("TWILIO_ACCOUNT_SID", "XX123"),
         ("HOTLINE_NUMBER", "12"),
+        ("CALLBACK_CALLER_ID", "12"),
+        ("CALLBACK_CALLER_ID", "QUIT"),
         ("PUBLIC_BASE_URL", "not a url"),
         ("HOTLINE_API_TOKEN", "short"),
         ("SECRET_KEY", "short"),
@@ -92,6 +94,15 @@ def test_dev_fills_random_secrets_never_fixed_ones() -> None:
     a, b = load_settings({}, dev=True), load_settings({}, dev=True)
     assert a.secret_key != b.secret_key and len(a.secret_key) >= 16
     assert a.hotline_api_token != b.hotline_api_token
+
+
+def test_callbacks_show_the_hotline_number_unless_another_caller_id_is_set() -> None:
+    assert load_settings(GOOD).callback_from == "+18004927848"
+    moved = load_settings({**GOOD, "HOTLINE_NUMBER": "+18005550199"})
+    assert moved.callback_from == "+18005550199"
+    private = load_settings({**GOOD, "CALLBACK_CALLER_ID": "(212) 555-0100"})
+    assert private.callback_from == "+12125550100"  # normalised to E.164
+    assert private.hotline_number == "+18004927848"
 
 
 def test_calling_hours_window() -> None:
