@@ -123,7 +123,7 @@ def add_counselor() -> Any:
         "languages": request.form.getlist("languages"),
         "insurance": request.form.getlist("insurance"),
     }
-    error = None
+    error, status = None, 400
     try:
         phone = parse_number(form["phone"])
     except InvalidNumber:
@@ -135,10 +135,12 @@ def add_counselor() -> Any:
             counselor = create_counselor(
                 get_redis(), form["name"], phone, form["languages"], form["insurance"]
             )
+        except cs.PhoneInUse as exc:
+            error, status = f"{exc}. Two counselors cannot share a phone.", 409
         except CounselorError as exc:
             error = str(exc)
     if error is not None:
-        return _page(form=form, counselor_error=error), 400
+        return _page(form=form, counselor_error=error), status
     flash(f"Counselor {counselor.name} added as {counselor.id}.", "success")
     return redirect(url_for("admin.index"))
 

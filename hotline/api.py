@@ -104,6 +104,8 @@ def create_counselor() -> tuple[Response, int]:
     insurance = _string_list(data, "insurance", required=False)
     try:
         counselor = cs.create_counselor(get_redis(), name.strip(), e164, languages, insurance)
+    except cs.PhoneInUse as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
     except cs.CounselorError as exc:
         raise ApiError(400, "invalid", str(exc)) from None
     return jsonify(counselor.public()), 201

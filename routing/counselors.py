@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import WatchError
 
 from routing import keys
 from routing.errors import CounselorError
@@ -131,15 +132,43 @@ def validate(languages: list[str], insurance: list[str]) -> None:
         raise CounselorError(f"insurance: unknown {bad}; expected {', '.join(INSURANCE)}")
 
 
+class PhoneInUse(CounselorError):
+    """Another active counselor has this number: one phone cannot take two callbacks, and
+    the one already on a call would be rung for the next."""
+
+    def __init__(self, holder: Counselor):
+        super().__init__(f"phone: {holder.name} ({holder.id}) already has this number")
+        self.holder = holder
+
+
+def phones(r: Redis) -> dict[str, str]:
+    """The number of every active (not retired) counselor, by id (one HGET each, pipelined:
+    cheaper than loading whole records)."""
+    ids = sorted(r.smembers(keys.COUNSELORS))  # type: ignore[arg-type]
+    pipe = r.pipeline(transaction=False)
+    for cid in ids:
+        pipe.hget(keys.COUNSELOR.format(cid), "phone")
+    return {cid: phone for cid, phone in zip(ids, pipe.execute(), strict=True) if phone}
+
+
+def holder_of(r: Redis, phone: str, *, other_than: str = "") -> Counselor | None:
+    """The active (not retired) counselor with number ``phone`` (E.164), except
+    ``other_than``; None if nobody has it."""
+    held = (cid for cid, p in phones(r).items() if p == phone and cid != other_than)
+    holder = next(held, None)
+    return get_counselor(r, holder) if holder else None
+
+
 def create_counselor(
     r: Redis, name: str, phone: str, languages: list[str], insurance: list[str] | None = None
 ) -> Counselor:
-    """Add a counselor (offline until they make themselves available)."""
+    """Add a counselor (offline until they make themselves available); PhoneInUse if an
+    active counselor already has the number."""
     insurance = insurance or []
     validate(languages, insurance)
     now = time.time()
     counselor = Counselor(
-        id=f"C{r.incr(keys.COUNSELOR_SEQ):04d}",
+        id="",
         name=name,
         phone=phone,
         languages=tuple(dict.fromkeys(languages)),
@@ -147,11 +176,25 @@ def create_counselor(
         created_at=now,
         updated_at=now,
     )
-    pipe = r.pipeline(transaction=True)
-    pipe.hset(keys.COUNSELOR.format(counselor.id), mapping=counselor.to_redis())
-    pipe.sadd(keys.COUNSELORS, counselor.id)
-    pipe.execute()
-    return counselor
+    with r.pipeline(transaction=True) as pipe:
+        while True:
+            # Watching the set of active counselors: two admins adding the same number at
+            # once cannot both succeed (the second sees the first when it tries again).
+            pipe.watch(keys.COUNSELORS)
+            holder = holder_of(r, phone)
+            if holder is not None:
+                pipe.reset()
+                raise PhoneInUse(holder)
+            if not counselor.id:
+                counselor.id = f"C{r.incr(keys.COUNSELOR_SEQ):04d}"
+            pipe.multi()
+            pipe.hset(keys.COUNSELOR.format(counselor.id), mapping=counselor.to_redis())
+            pipe.sadd(keys.COUNSELORS, counselor.id)
+            try:
+                pipe.execute()
+            except WatchError:
+                continue
+            return counselor
 
 
 def get_counselor(r: Redis, counselor_id: str) -> Counselor | None:

@@ -23,7 +23,9 @@ from routing.counselors import (
     FREE,
     Counselor,
     CounselorStatus,
+    PhoneInUse,
     get_counselor,
+    holder_of,
     list_counselors,
     make_offline,
     set_state,
@@ -233,6 +235,9 @@ def update_counselor(
         e164 = parse_number(phone)
     except InvalidNumber:
         raise ActionRefused("phone: not a valid phone number") from None
+    holder = holder_of(r, e164, other_than=counselor_id)
+    if holder is not None:
+        raise ActionRefused(str(PhoneInUse(holder)))
     try:
         validate(languages, insurance)
     except ValueError as exc:

@@ -179,7 +179,7 @@ def test_pacing_sleeps_for_its_slot(r: redis.Redis) -> None:
 def test_wait_estimate_uses_counselors_working_and_handle_times(r: redis.Redis) -> None:
     assert estimate_wait_seconds(r, 3) == 3 * 600  # nobody working: one handle time each
     for i in range(3):
-        c = cs.create_counselor(r, f"C{i}", "+13125550199", ["en"])
+        c = cs.create_counselor(r, f"C{i}", f"+1312555019{i}", ["en"])
         cs.make_available(r, c)
     r.lpush(keys.HANDLE_TIMES, 300, 300)
     assert estimate_wait_seconds(r, 3) == 60  # three free counselors: about a minute

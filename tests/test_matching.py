@@ -3,6 +3,8 @@ longest idle first, and never a double assignment."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import redis
 
@@ -46,6 +48,9 @@ def queue_lead(
     return lead
 
 
+PHONES = itertools.count(100)
+
+
 def available(
     r: redis.Redis,
     name: str,
@@ -55,7 +60,8 @@ def available(
     idle_at: float = NOW - 10,
 ) -> cs.Counselor:
     """A counselor made available at ``idle_at``."""
-    c = cs.create_counselor(r, name, "+13125550100", list(languages), list(insurance))
+    phone = f"+1312555{next(PHONES):04d}"  # each counselor a number of their own
+    c = cs.create_counselor(r, name, phone, list(languages), list(insurance))
     assert cs.make_available(r, c, now=idle_at)
     return c
 
