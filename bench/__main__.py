@@ -14,8 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import OUT_DIR, ROOT, Result, machine_description, timed
+from bench.common import OUT_DIR, ROOT, machine_description, timed
 from bench.report import now_utc, render
+from bench.results import Figure, Result
 
 #: Measurement modules, in the order they run and appear (bench/<name>.py, each ``run``).
 MEASUREMENTS = ("webhook", "routing_scale", "dispatch", "memory", "busy_hour", "durability")
@@ -105,8 +106,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def rerender(output: Path) -> int:
     """Rewrite the report of the last run (bench/out/results.json) with today's analysis."""
-    from bench.common import Figure
-
     data = json.loads((OUT_DIR / "results.json").read_text())
     results = []
     for raw in data["results"]:

@@ -20,7 +20,6 @@ import redis
 from bench.common import (
     API_TOKEN,
     Process,
-    Result,
     free_port,
     hotline_env,
     hotline_process,
@@ -33,6 +32,7 @@ from bench.common import (
     wait_http,
 )
 from bench.dispatch import wait_workers
+from bench.results import Result
 
 CALLERS = 2000
 COUNSELORS = 20

@@ -1,5 +1,6 @@
-"""What every measurement shares: result records, percentiles, the machine's description,
-private Redis servers and Hotline processes started the way production starts them."""
+"""What every measurement shares: percentiles, the machine's description, private Redis
+servers and Hotline processes started the way production starts them, and how one measurement
+runs on its own (its records are ``bench.results``, its Markdown ``bench.report``)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from bench.report import render_result
+from bench.results import Result
 from workers.redis_server import RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,64 +37,6 @@ PUBLIC_BASE_URL = "https://hotline.example.org"
 ACCOUNT_SID = "AC" + "0" * 31 + "7"
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 API_TOKEN = "bench-api-token-0123456789abcdef"
-
-
-@dataclass
-class Figure:
-    """One measured number, with the bar it must meet (if any) and whether it does."""
-
-    name: str
-    value: float | None
-    unit: str = ""
-    #: The bar as people read it ("< 50 ms"); empty for a figure given for information.
-    bar: str = ""
-    #: True: meets the bar; False: short of it; None: no bar.
-    ok: bool | None = None
-
-    @property
-    def verdict(self) -> str:
-        """PASS, SHORT or an empty string (no bar)."""
-        if self.ok is None:
-            return ""
-        return "PASS" if self.ok else "SHORT"
-
-
-@dataclass
-class Result:
-    """Everything one measurement found."""
-
-    key: str
-    title: str
-    figures: list[Figure] = field(default_factory=list)
-    #: Detail rows (a table in RESULTS.md): the first row is the header.
-    table: list[list[str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    #: Set when the measurement could not run (a missing piece); the reason in words.
-    error: str | None = None
-    seconds: float = 0.0
-    quick: bool = False
-
-    def add(
-        self,
-        name: str,
-        value: float | None,
-        unit: str = "",
-        bar: str = "",
-        ok: bool | None = None,
-    ) -> Figure:
-        """Record a figure and return it."""
-        figure = Figure(name, value, unit, bar, ok)
-        self.figures.append(figure)
-        return figure
-
-    @property
-    def short(self) -> list[Figure]:
-        """Figures that miss their bar."""
-        return [f for f in self.figures if f.ok is False]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (bench/out/results.json)."""
-        return asdict(self)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -296,8 +240,6 @@ def standalone(run: Callable[[bool], Result]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds not minutes")
     args = parser.parse_args()
-    from bench.report import render_result
-
     result = timed(run, args.quick)
     print(render_result(result))
     print(json.dumps(result.to_dict(), indent=2, default=str), file=sys.stderr)

@@ -25,7 +25,6 @@ from bench.common import (
     API_TOKEN,
     AUTH_TOKEN,
     Process,
-    Result,
     hotline_env,
     hotline_process,
     median,
@@ -37,6 +36,7 @@ from bench.common import (
     standalone,
 )
 from bench.memory import create_lead
+from bench.results import Result
 
 BAR_P99_MS = 250.0
 WORKERS = 4

@@ -19,7 +19,6 @@ import redis
 
 from bench.common import (
     Process,
-    Result,
     free_port,
     hotline_env,
     hotline_process,
@@ -34,6 +33,7 @@ from bench.common import (
 )
 from bench.loadgen import LoadResult, ensure_wrk, load
 from bench.memory import create_lead
+from bench.results import Result
 from bench.webhook import partitions
 
 MODES = ("everysec", "always")

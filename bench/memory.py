@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from bench.common import Result, hotline_env, missing, private_redis, settings_for, standalone
+from bench.common import hotline_env, missing, private_redis, settings_for, standalone
+from bench.results import Result
 from bench.webhook import call_sid, caller_number
 
 BAR_BYTES = 2048

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bench.common import Figure, Result
+from bench.results import Figure, Result
 
 
 def _value(figure: Figure) -> str:

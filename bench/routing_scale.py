@@ -17,7 +17,6 @@ from typing import Any
 import redis
 
 from bench.common import (
-    Result,
     hotline_env,
     median,
     missing,
@@ -26,6 +25,7 @@ from bench.common import (
     settings_for,
     standalone,
 )
+from bench.results import Result
 
 BAR_RATIO = 2.0
 SIZES = (100, 10_000, 100_000)

@@ -16,7 +16,6 @@ import redis
 from bench.common import (
     ACCOUNT_SID,
     Process,
-    Result,
     free_port,
     hotline_env,
     hotline_process,
@@ -28,6 +27,7 @@ from bench.common import (
     wait_http,
 )
 from bench.loadgen import LoadResult, Request, ensure_wrk, load
+from bench.results import Result
 
 THROUGHPUT_BAR = 0.7
 P99_BAR_MS = 50.0

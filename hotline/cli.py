@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from typing import Any
 
 import click
@@ -203,21 +200,3 @@ def _dev_api_token() -> str | None:
 
     kept = read_dev_secrets(_settings(dev=True).var_dir)
     return (kept or {}).get("HOTLINE_API_TOKEN") or None
-
-
-def spawn(args: list[str], env: dict[str, str], module: str = "hotline") -> subprocess.Popen[bytes]:
-    """Start ``python -m <module> args`` (a ``hotline`` sub-command by default) as a child."""
-    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)
-
-
-def stop_all(children: list[subprocess.Popen[bytes]], timeout: float = 10) -> None:
-    """SIGTERM every child, then SIGKILL any that outlive ``timeout``."""
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()

@@ -12,13 +12,14 @@ import importlib.util
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
-from hotline.cli import spawn, stop_all
 from settings import Settings, load_settings, random_secrets
 from workers.redis_server import (
     embedded_redis_running,
@@ -115,3 +116,21 @@ def dev_secrets(var_dir: Path) -> dict[str, str]:
     with os.fdopen(fd, "w") as f:
         json.dump(values, f)
     return values
+
+
+def spawn(args: list[str], env: dict[str, str], module: str = "hotline") -> subprocess.Popen[bytes]:
+    """Start ``python -m <module> args`` (a ``hotline`` sub-command by default) as a child."""
+    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)
+
+
+def stop_all(children: list[subprocess.Popen[bytes]], timeout: float = 10) -> None:
+    """SIGTERM every child, then SIGKILL any that outlive ``timeout``."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()

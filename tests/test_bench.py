@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from bench import __main__ as bench_main
-from bench.common import Figure, Result, percentile
+from bench.common import percentile
 from bench.report import render, render_result
+from bench.results import Figure, Result
 
 #: Figures each measurement must report (by name), whatever their values.
 EXPECTED = {

@@ -10,7 +10,8 @@ import sys
 
 from twilio_standin.clock import Clock
 from twilio_standin.faults import Faults
-from twilio_standin.server import DEFAULT_HOTLINE_NUMBER, StandIn
+from twilio_standin.server import StandIn
+from twilio_standin.switchboard import DEFAULT_HOTLINE_NUMBER
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,12 +13,12 @@ from twilio_standin.faults import Faults
 from twilio_standin.phones import Script
 
 if TYPE_CHECKING:
-    from twilio_standin.server import StandIn
+    from twilio_standin.switchboard import Switchboard
 
 bp = Blueprint("control", __name__, url_prefix="/_standin")
 
 
-def _standin() -> StandIn:
+def _standin() -> Switchboard:
     return current_app.extensions["standin"]  # type: ignore[no-any-return]
 
 

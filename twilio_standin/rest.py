@@ -16,7 +16,7 @@ from twilio_standin.calls import API_VERSION, Call, new_sid
 from twilio_standin.faults import TOO_MANY_REQUESTS
 
 if TYPE_CHECKING:
-    from twilio_standin.server import StandIn
+    from twilio_standin.switchboard import Switchboard
 
 bp = Blueprint("rest", __name__, url_prefix=f"/{API_VERSION}/Accounts/<account_sid>")
 
@@ -24,7 +24,7 @@ bp = Blueprint("rest", __name__, url_prefix=f"/{API_VERSION}/Accounts/<account_s
 MACHINE_DETECTION = ("Enable", "DetectMessageEnd")
 
 
-def _standin() -> StandIn:
+def _standin() -> Switchboard:
     return current_app.extensions["standin"]  # type: ignore[no-any-return]
 
 

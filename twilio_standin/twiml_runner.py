@@ -20,7 +20,7 @@ from twilio_standin.phones import ANSWERS, HANG_UP, Person, Script
 from twilio_standin.transport import WebhookResponse, sign
 
 if TYPE_CHECKING:
-    from twilio_standin.server import StandIn
+    from twilio_standin.switchboard import Switchboard
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def amd_seconds(answered_by: str, detection: str | None) -> float:
 class Leg:
     """One call leg being run: its record, its person, and how to reach the hotline."""
 
-    def __init__(self, standin: StandIn, call: Call, script: Script) -> None:
+    def __init__(self, standin: Switchboard, call: Call, script: Script) -> None:
         self.standin = standin
         self.call = call
         self.person = Person(script)
@@ -650,7 +650,7 @@ class Leg:
         self.finish(status)
 
 
-def start_outbound(standin: StandIn, call: Call) -> threading.Thread:
+def start_outbound(standin: Switchboard, call: Call) -> threading.Thread:
     """Run a REST-created call in its own thread."""
     leg = Leg(standin, call, standin.phones.script_for(call.to))
     thread = threading.Thread(target=leg.run_outbound, name=f"call-{call.sid[:8]}", daemon=True)
@@ -658,7 +658,7 @@ def start_outbound(standin: StandIn, call: Call) -> threading.Thread:
     return thread
 
 
-def start_inbound(standin: StandIn, call: Call) -> threading.Thread:
+def start_inbound(standin: Switchboard, call: Call) -> threading.Thread:
     """Run an inbound call in its own thread."""
     leg = Leg(standin, call, standin.phones.script_for(call.from_))
     thread = threading.Thread(target=leg.run_inbound, name=f"in-{call.sid[:8]}", daemon=True)
