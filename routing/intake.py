@@ -31,6 +31,7 @@ from redis import Redis
 from redis.exceptions import WatchError
 
 from routing import dispositions, keys, queue, stats
+from routing.counselors import phones
 from routing.ivr import (
     Finish,
     Phrase,
@@ -123,12 +124,20 @@ def answer_step(
         # (after the end, the same ending again).
         turn = replay(state)
     else:
-        turn = advance(state, digits)
+        never_call = _never_call(r, settings) if state.step is Step.ENTER_NUMBER else frozenset()
+        turn = advance(state, digits, never_call=never_call)
         # A step that queues the lead reads it in the same round trip as the save.
         read = _save(r, call_sid, lead_id, turn.state, read_lead=turn.finish is Finish.COMPLETE)
     if turn.finish is not None:
         turn = _finish(r, settings, lead_id, turn, read)
     return turn
+
+
+def _never_call(r: Redis, settings: Settings) -> frozenset[str]:
+    """Numbers a caller may not key in as theirs: the hotline's own, the callbacks' caller
+    ID and every active counselor's (a callback there would ring the hotline or a counselor
+    instead of the caller)."""
+    return frozenset({settings.hotline_number, settings.callback_from, *phones(r).values()})
 
 
 def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) -> Lead | None:

@@ -26,7 +26,13 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from routing.phones import InvalidNumber, last_four, national_digits, parse_number
+from routing.phones import (
+    InvalidNumber,
+    last_four,
+    national_digits,
+    parse_number,
+    reaches_a_person,
+)
 from routing.prompts import spoken_digits
 
 #: Tries a caller gets at one menu (no input and wrong keys both count).
@@ -147,11 +153,14 @@ def replay(state: State) -> Turn:
     return Turn(state, _menu_phrases(state), _menu(state))
 
 
-def advance(state: State, digits: str | None) -> Turn:
+def advance(state: State, digits: str | None, *, never_call: frozenset[str] = frozenset()) -> Turn:
     """The caller's answer (``digits``; None or empty when the menu timed out) to the
-    current step."""
+    current step. ``never_call``: numbers a keyed callback number may not be (the
+    hotline's own, its callbacks' caller ID, the counselors')."""
     if state.step is Step.END:
         return replay(state)
+    if state.step is Step.ENTER_NUMBER:  # the one step that needs to know more
+        return _enter_number(state, (digits or "").strip(), never_call)
     return _HANDLERS[state.step](state, (digits or "").strip())
 
 
@@ -206,14 +215,20 @@ def _caller_id(state: State, digits: str) -> Turn:
     return _retry(state, "no_input" if not digits else "wrong_key")
 
 
-def _enter_number(state: State, digits: str) -> Turn:
+def _enter_number(state: State, digits: str, never_call: frozenset[str]) -> Turn:
     keyed = digits.strip("#*")  # a pound or star around the number is not part of it
     phone = _keyed_number(keyed)
-    if phone is not None:
+    if phone is None:
+        refusal = "no_input" if not keyed else "invalid_number"
+    elif phone in never_call:  # first: the hotline's own toll-free number is ours
+        refusal = "number_is_ours"
+    elif not reaches_a_person(phone):
+        refusal = "number_not_personal"
+    else:
         return _go(replace(state, phone=phone), Step.CONFIRM_NUMBER)
     if state.tries + 1 >= MAX_TRIES:
         return _finish(replace(state, phone=""), Finish.NO_NUMBER)
-    return _retry(state, "no_input" if not keyed else "invalid_number")
+    return _retry(state, refusal)
 
 
 def _keyed_number(digits: str) -> str | None:
@@ -256,7 +271,6 @@ _HANDLERS: dict[Step, Callable[[State, str], Turn]] = {
     Step.URGENCY: _urgency,
     Step.INSURANCE: _insurance,
     Step.CALLER_ID: _caller_id,
-    Step.ENTER_NUMBER: _enter_number,
     Step.CONFIRM_NUMBER: _confirm_number,
     Step.PENDING: _pending,
 }

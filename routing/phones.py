@@ -34,6 +34,25 @@ def parse_number(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+#: Number types a person answers: a landline or a mobile (NANP numbers are mostly "fixed
+#: line or mobile"). Refused: premium rate (+1 900, billed to us), shared cost, toll-free
+#: (a business's switchboard or menu, where someone other than the caller would hear who is
+#: calling; the hotline's own 800 number is one), personal numbers (+1 500/533, forwarding
+#: services), VoIP, pagers, voicemail and the like.
+PERSONAL_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    }
+)
+
+
+def reaches_a_person(e164: str) -> bool:
+    """Whether a valid number is of a type a person answers (see PERSONAL_TYPES)."""
+    return phonenumbers.number_type(phonenumbers.parse(e164)) in PERSONAL_TYPES
+
+
 def caller_id_number(raw: str | None) -> str | None:
     """The E.164 caller ID, or None when withheld, anonymous or invalid."""
     if not raw:

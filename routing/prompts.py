@@ -84,6 +84,18 @@ PROMPTS: dict[str, dict[str, str]] = {
         "es": "Disculpe, ese no es un número de teléfono válido. Necesita 10 dígitos, "
         "empezando con el código de área.",
     },
+    "number_not_personal": {
+        "en": "Sorry, we cannot call that kind of number back. Please enter a mobile or home "
+        "phone number, not a toll-free or pay-per-call number.",
+        "es": "Disculpe, no podemos devolver la llamada a ese tipo de número. Por favor, marque "
+        "un número de celular o de casa, no un número gratuito ni de pago por llamada.",
+    },
+    "number_is_ours": {
+        "en": "Sorry, that number belongs to this helpline. Please enter the number where we "
+        "can reach you.",
+        "es": "Disculpe, ese número es de esta línea de ayuda. Por favor, marque el número "
+        "donde podemos comunicarnos con usted.",
+    },
     "confirm_number_menu": {
         "en": "You entered {digits}. If that is correct and we may call you there, press 1. "
         "To enter it again, press 2.",
