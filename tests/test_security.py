@@ -173,3 +173,14 @@ def test_templates_have_no_inline_script_or_style(template: str) -> None:
     assert not re.search(r"(?<![\w-])style\s*=", html), "style attribute"
     assert "<style" not in html
     assert "javascript:" not in html
+
+
+# --- The threat model -------------------------------------------------------------------
+
+
+def test_the_threat_model_is_written_and_linked_from_the_readme() -> None:
+    root = TEMPLATES.parent.parent
+    model = (root / "docs" / "SECURITY.md").read_text()
+    for section in ("Who may see what", "What is logged", "What is kept", "Reporting a problem"):
+        assert f"## {section}" in model, section
+    assert "(docs/SECURITY.md)" in (root / "README.md").read_text()
