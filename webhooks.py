@@ -272,7 +272,7 @@ def callback_accept(reservation_id: str) -> Response:
         response = VoiceResponse()
         _speak(response, "callback_connecting", language)
         dial = response.dial(
-            caller_id=settings.hotline_number,
+            caller_id=settings.callback_from,
             action=_callback_url(reservation_id, "dial-result"),
             method="POST",
             timeout=settings.caller_ring_seconds,

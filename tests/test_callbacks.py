@@ -855,3 +855,30 @@ def test_a_call_placed_whose_callsid_was_lost_is_hung_up_before_the_offer_is_rel
     assert get_reservation(r, rid).state == S.RECLAIMED
     assert back_in_its_place(r, settings, lead, rid)
     assert cs.get_counselor(r, counselor.id).missed_offers == 0
+
+
+@pytest.fixture
+def callback_caller_id(standin_env: dict[str, str]) -> str:
+    """A callback caller ID of its own (set before settings, app and services are built)."""
+    standin_env["CALLBACK_CALLER_ID"] = "+12125550100"
+    return standin_env["CALLBACK_CALLER_ID"]
+
+
+def test_callbacks_show_the_callback_caller_id_when_one_is_set(
+    callback_caller_id: str,
+    standin: Any,
+    r: redis.Redis,
+    settings: Settings,
+    services: Services,
+    twilio: Twilio,
+) -> None:
+    assert settings.hotline_number != callback_caller_id
+    new_lead(r, settings)
+    new_counselor(r)
+    [rid] = jobs.request_match(services)
+    assert jobs.place_counselor_call(services, rid) == "dialed"
+    assert standin.calls[0].from_ == callback_caller_id  # what the counselor's phone shows
+    call = Call(twilio, r, rid)
+    call.counselor_answers()
+    dial = call.counselor_presses("1").find("Dial")
+    assert dial.get("callerId") == callback_caller_id  # what the caller's phone shows

@@ -37,7 +37,7 @@ def call_counselor(services: Services, reservation_id: str, to: str) -> str:
     settings = services.settings
     call = services.twilio.calls.create(
         to=to,
-        from_=settings.hotline_number,
+        from_=settings.callback_from,
         url=callback_url(settings, reservation_id, "whisper"),
         method="POST",
         status_callback=callback_url(settings, reservation_id, "counselor-status"),
