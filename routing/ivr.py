@@ -167,34 +167,30 @@ def advance(state: State, digits: str | None, *, never_call: frozenset[str] = fr
 # --- steps -----------------------------------------------------------------------------
 
 
-def _language(state: State, digits: str) -> Turn:
-    return _choose(
-        state,
-        digits,
+#: One-key menus that only record an answer: the answer for each key, the answer once the
+#: tries run out, and the step after.
+_CHOICES: dict[Step, tuple[dict[str, dict[str, Any]], dict[str, Any], Step]] = {
+    Step.LANGUAGE: (
         {"1": {"language": "en"}, "2": {"language": "es"}},
-        default={"language": "en"},
-        then=Step.SITUATION,
-    )
-
-
-def _situation(state: State, digits: str) -> Turn:
-    return _choose(
-        state,
-        digits,
+        {"language": "en"},
+        Step.SITUATION,
+    ),
+    Step.SITUATION: (
         {"1": {"situation": "self"}, "2": {"situation": "other"}},
-        default={"situation": "self"},
-        then=Step.URGENCY,
-    )
-
-
-def _urgency(state: State, digits: str) -> Turn:
-    return _choose(
-        state,
-        digits,
+        {"situation": "self"},
+        Step.URGENCY,
+    ),
+    Step.URGENCY: (
         {"1": {"urgent": True}, "2": {"urgent": False}},
-        default={"urgent": False},
-        then=Step.INSURANCE,
-    )
+        {"urgent": False},
+        Step.INSURANCE,
+    ),
+}
+
+
+def _answer(state: State, digits: str) -> Turn:
+    options, default, then = _CHOICES[state.step]
+    return _choose(state, digits, options, default=default, then=then)
 
 
 def _insurance(state: State, digits: str) -> Turn:
@@ -205,12 +201,18 @@ def _insurance(state: State, digits: str) -> Turn:
 
 
 def _caller_id(state: State, digits: str) -> Turn:
+    # Safe default: they called from this number and heard it read back.
+    return _use_this_number(state, digits)
+
+
+def _use_this_number(state: State, digits: str) -> Turn:
+    """A number read back: 1 uses it, 2 asks for another; silence or a wrong key asks again,
+    and once the tries run out the number is used (the safe default: it is theirs)."""
     if digits == "1":
         return _finish(state, Finish.COMPLETE)
     if digits == "2":
         return _go(replace(state, phone=""), Step.ENTER_NUMBER)
     if state.tries + 1 >= MAX_TRIES:
-        # Safe default: they called from this number and heard it read back.
         return _finish(state, Finish.COMPLETE)
     return _retry(state, "no_input" if not digits else "wrong_key")
 
@@ -246,15 +248,8 @@ def _confirm_number(state: State, digits: str) -> Turn:
     answer = digits.lstrip("#")  # the number entry's pound, typed ahead: not an answer
     if digits and not answer:
         return replay(state)  # read the number back again; no apology, no try counted
-    digits = answer
-    if digits == "1":
-        return _finish(state, Finish.COMPLETE)
-    if digits == "2":
-        return _go(replace(state, phone=""), Step.ENTER_NUMBER)
-    if state.tries + 1 >= MAX_TRIES:
-        # Safe default: the caller keyed this number in themselves.
-        return _finish(state, Finish.COMPLETE)
-    return _retry(state, "no_input" if not digits else "wrong_key")
+    # Safe default: the caller keyed this number in themselves.
+    return _use_this_number(state, answer)
 
 
 def _pending(state: State, digits: str) -> Turn:
@@ -266,9 +261,9 @@ def _pending(state: State, digits: str) -> Turn:
 
 
 _HANDLERS: dict[Step, Callable[[State, str], Turn]] = {
-    Step.LANGUAGE: _language,
-    Step.SITUATION: _situation,
-    Step.URGENCY: _urgency,
+    Step.LANGUAGE: _answer,
+    Step.SITUATION: _answer,
+    Step.URGENCY: _answer,
     Step.INSURANCE: _insurance,
     Step.CALLER_ID: _caller_id,
     Step.CONFIRM_NUMBER: _confirm_number,

@@ -7,3 +7,12 @@ local function one_of(value, list)
   end
   return false
 end
+
+-- A record's field if its value is one of allowed and, unless holding is '', the record
+-- holds that reservation; else nil (the compare of a compare-and-set).
+local function current_if(key, field, allowed, holding)
+  local value = redis.call('HGET', key, field)
+  if not value or not one_of(value, allowed) then return nil end
+  if holding ~= '' and redis.call('HGET', key, 'reservation') ~= holding then return nil end
+  return value
+end

@@ -5,12 +5,8 @@
 -- ARGV[4] reservation the counselor must hold ("" for any)
 -- ARGV[5] wrap-up end ("" for none)   ARGV[6] indexes (1-based, into KEYS[3..]) of the
 -- idle sets to join, space separated ("" to leave them all)   ARGV[7..] field, value pairs
-local status = redis.call('HGET', KEYS[1], 'status')
+local status = current_if(KEYS[1], 'status', ARGV[1], ARGV[4])
 if not status then return false end
-if not one_of(status, ARGV[1]) then return false end
-if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'reservation') ~= ARGV[4] then
-  return false
-end
 local id = redis.call('HGET', KEYS[1], 'id')
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3])
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end

@@ -19,9 +19,8 @@
 -- ARGV[18] leg: 'cap' (busy at most until ARGV[19]), 'close', or 'hold' (busy until
 -- ARGV[19] whatever it was: a call may have been placed that we never heard of)
 -- Returns {previous state, lead moved (0/1), counselor moved (0/1)} or false.
-local state = redis.call('HGET', KEYS[1], 'state')
+local state = current_if(KEYS[1], 'state', ARGV[1], '')
 if not state then return false end
-if not one_of(state, ARGV[1]) then return false end
 local rid = redis.call('HGET', KEYS[1], 'id')
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3], 'outcome', ARGV[4])
 redis.call('ZREM', KEYS[2], rid)

@@ -4,12 +4,8 @@
 -- ARGV[4] "queue" (back in line at score ARGV[5]), "due" (due at ARGV[5]) or "none"
 -- ARGV[6] reservation the lead must be held by ("" for any)
 -- ARGV[7..] field, value pairs to set as well
-local status = redis.call('HGET', KEYS[1], 'status')
+local status = current_if(KEYS[1], 'status', ARGV[1], ARGV[6])
 if not status then return false end
-if not one_of(status, ARGV[1]) then return false end
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'reservation') ~= ARGV[6] then
-  return false
-end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3])
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local id = redis.call('HGET', KEYS[1], 'id')
