@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 from redis import Redis
@@ -44,6 +44,13 @@ from routing.ivr import (
     start,
     start_pending,
 )
+from routing.ivr_sessions import (
+    LEAD_PREFIX,
+    SESSION_TTL,
+    load_session,
+    save_session,
+    session_pairs,
+)
 from routing.leads import (
     PENDING_STATUSES,
     Lead,
@@ -59,8 +66,6 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Seconds an IVR session is kept after its last step (a call lasts minutes).
-SESSION_TTL = 86400
 #: Seconds the CallSid -> lead link is kept, so a late duplicate never makes a second lead.
 CALL_LEAD_TTL = 30 * 86400
 #: Seconds a number -> pending lead link is kept; it is checked against the lead's status
@@ -70,10 +75,6 @@ PENDING_TTL = 30 * 86400
 NO_CALLBACK_NUMBER = "no_callback_number"
 #: Reason of a hang-up lead not queued because its number is on the do-not-call list.
 DO_NOT_CALL = "do_not_call"
-#: The lead hash key without its id (for scripts that find a lead from an id they read).
-_LEAD_PREFIX = keys.LEAD.format("")
-#: The IVR state's fields kept in the session hash (the number stays in the lead hash).
-_SESSION_FIELDS = tuple(f.name for f in fields(State) if f.name != "phone")
 #: Call statuses that mean the inbound call is over.
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 #: Lead statuses a caller may cancel from (a counselor is not dialing them right now).
@@ -127,7 +128,9 @@ def answer_step(
         never_call = _never_call(r, settings) if state.step is Step.ENTER_NUMBER else frozenset()
         turn = advance(state, digits, never_call=never_call)
         # A step that queues the lead reads it in the same round trip as the save.
-        read = _save(r, call_sid, lead_id, turn.state, read_lead=turn.finish is Finish.COMPLETE)
+        read = save_session(
+            r, call_sid, lead_id, turn.state, read_lead=turn.finish is Finish.COMPLETE
+        )
     if turn.finish is not None:
         turn = _finish(r, settings, lead_id, turn, read)
     return turn
@@ -182,89 +185,6 @@ def recheck_later(r: Redis, lead_id: str, at: float) -> None:
     """Look at an intake lead again after ``at`` (its call is still live, or Twilio could
     not say)."""
     r.zadd(keys.INTAKE, {lead_id: at}, xx=True)
-
-
-# --- sessions ----------------------------------------------------------------------------
-
-
-def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
-    """(lead id, IVR state) of a call, or None if there is no session."""
-    # One round trip: the session and the number its lead holds (routing/lua/intake_load.lua).
-    loaded = run_script(r, "intake_load", [keys.IVR_SESSION.format(call_sid)], [_LEAD_PREFIX])
-    if not loaded:
-        return None
-    flat, phone = loaded
-    data = _pairs_to_dict(flat)
-    try:
-        state = State(
-            step=Step(data.get("step", Step.LANGUAGE.value)),
-            language=data.get("language", "en"),
-            tries=int(data.get("tries", 0)),
-            situation=data.get("situation", "self"),
-            urgent=data.get("urgent") == "1",
-            insurance=data.get("insurance", "unknown"),
-            phone=phone,
-            pending=data.get("pending") == "1",
-            place=int(data.get("place", 0)),
-            outcome=data.get("outcome", ""),
-        )
-    except ValueError:  # a session written by another version: start again
-        return None
-    return data["lead_id"], state
-
-
-def save_session(r: Redis, call_sid: str, lead_id: str, state: State) -> None:
-    """Store the IVR state; the answers also go to the lead while it is in intake."""
-    _save(r, call_sid, lead_id, state)
-
-
-def _save(
-    r: Redis, call_sid: str, lead_id: str, state: State, *, read_lead: bool = False
-) -> dict[str, str] | None:
-    """``save_session`` in one round trip, the intake guard inside it
-    (routing/lua/intake_save.lua); with ``read_lead``, the lead hash as it is after it."""
-    session = ["lead_id", lead_id, *_session_pairs(state)]
-    flat = run_script(
-        r,
-        "intake_save",
-        [keys.IVR_SESSION.format(call_sid), keys.LEAD.format(lead_id)],
-        [
-            SESSION_TTL,
-            LeadStatus.INTAKE.value,
-            "1" if read_lead else "0",
-            len(session) // 2,
-            *session,
-            *([] if state.pending else _answer_pairs(state)),
-        ],
-    )
-    return _pairs_to_dict(flat) if read_lead else None
-
-
-def _session_pairs(state: State) -> list[str]:
-    """The session hash's field/value pairs of a state (the number stays in the lead)."""
-    pairs: list[str] = []
-    for name in _SESSION_FIELDS:  # not dataclasses.asdict: it deep-copies, on every step
-        value = getattr(state, name)
-        pairs += [name, ("1" if value else "0") if isinstance(value, bool) else str(value)]
-    return pairs
-
-
-def _answer_pairs(state: State) -> list[str]:
-    """The lead's field/value pairs for the answers given so far."""
-    answers = {
-        "language": state.language,
-        "situation": state.situation,
-        "urgent": "1" if state.urgent else "0",
-        "insurance": state.insurance,
-        "phone": state.phone,
-        "updated_at": str(time.time()),
-    }
-    return flat_pairs(answers)
-
-
-def _pairs_to_dict(flat: list[str]) -> dict[str, str]:
-    """A field, value, field, value ... list (HGETALL inside a script) as a dict."""
-    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _open(
@@ -327,7 +247,7 @@ def _claim_call(
     )
     lead_fields = lead.to_redis()
     del lead_fields["id"]  # minted by the script
-    session = _session_pairs(first)
+    session = session_pairs(first)
     events_head, events_tail = keys.LEAD_EVENTS.split("{0}")
     kind, lead_id = run_script(
         r,
@@ -345,7 +265,7 @@ def _claim_call(
         [
             phone,
             " ".join(s.value for s in PENDING_STATUSES),
-            _LEAD_PREFIX,
+            LEAD_PREFIX,
             events_head,
             events_tail,
             CALL_LEAD_TTL,
