@@ -14,7 +14,6 @@ from redis.exceptions import WatchError
 from routing import keys
 from routing.errors import CounselorError
 from routing.leads import INSURANCE, LANGUAGES
-from routing.matching import all_idle_keys, idle_key
 from routing.phones import mask
 from routing.scripts import flat_pairs, run_script
 
@@ -42,6 +41,18 @@ NOT_ON_A_CALL = (
     CounselorStatus.MISSED.value,
     CounselorStatus.WRAP_UP.value,
 )
+
+
+def idle_key(language: str, insurance: str) -> str:
+    """An idle set: counselors speaking ``language`` serving ``insurance`` (or "any")."""
+    return keys.IDLE.format(language, insurance)
+
+
+def all_idle_keys() -> list[str]:
+    """Every idle set, in the fixed order the scripts expect (per bucket, then "any")."""
+    return [idle_key(lang, ins) for lang in LANGUAGES for ins in INSURANCE] + [
+        idle_key(lang, "any") for lang in LANGUAGES
+    ]
 
 
 @dataclass

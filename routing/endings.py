@@ -17,10 +17,9 @@ from enum import StrEnum
 from redis import Redis
 
 from routing import keys, stats
-from routing.counselors import Counselor, CounselorStatus, get_counselor
+from routing.counselors import Counselor, CounselorStatus, all_idle_keys, get_counselor
 from routing.hours import next_call_time
 from routing.leads import Lead, LeadStatus, get_lead, history_entry
-from routing.matching import all_idle_keys
 from routing.reservation import Reservation, get_reservation
 from routing.reservation import ReservationState as S
 from routing.scripts import run_script

@@ -13,24 +13,14 @@ import time
 from redis import Redis
 
 from routing import keys
-from routing.leads import INSURANCE, LANGUAGES
+from routing.counselors import FREE, all_idle_keys
+from routing.leads import INSURANCE, LANGUAGES, LeadStatus
+from routing.reservation import ReservationState
 from routing.scripts import run_script
 from settings import Settings
 
 #: Most assignments made by one script call (keeps each call short for Redis).
 MAX_ASSIGNMENTS_PER_CALL = 50
-
-
-def idle_key(language: str, insurance: str) -> str:
-    """An idle set: counselors speaking ``language`` serving ``insurance`` (or "any")."""
-    return keys.IDLE.format(language, insurance)
-
-
-def all_idle_keys() -> list[str]:
-    """Every idle set, in the fixed order the scripts expect (per bucket, then "any")."""
-    return [idle_key(lang, ins) for lang in LANGUAGES for ins in INSURANCE] + [
-        idle_key(lang, "any") for lang in LANGUAGES
-    ]
 
 
 def match(
@@ -49,5 +39,9 @@ def match(
         keys.COUNSELOR.format(""),
         keys.RESERVATION.format(""),
         len(INSURANCE),
+        LeadStatus.WAITING.value,
+        LeadStatus.RESERVED.value,  # the same word for a counselor (CounselorStatus.RESERVED)
+        " ".join(FREE),
+        ReservationState.OFFERED.value,
     ]
     return [str(x) for x in run_script(r, "match", script_keys, args)]

@@ -11,8 +11,8 @@ import redis
 
 from routing import counselors as cs
 from routing import hours, keys
+from routing.counselors import all_idle_keys
 from routing.leads import Lead
-from routing.matching import all_idle_keys
 from routing.queue import estimate_wait_seconds
 from settings import parse_calling_hours
 from workers import pacing

@@ -5,20 +5,24 @@
 -- KEYS[25..26] idle "any" set per language (en, es)
 -- KEYS[27] waiting (all)   KEYS[28] leases   KEYS[29] reservation id counter
 -- ARGV: now, widen_after, lease_seconds, max assignments, lead key prefix,
---       counselor key prefix, reservation key prefix, insurance values per language
+--       counselor key prefix, reservation key prefix, insurance values per language,
+--       then the names it writes and compares (routing passes its enums' values): a lead's
+--       waiting status, the reserved status (lead and counselor), the counselor statuses
+--       free to be offered (space separated), a new reservation's state
 local now = tonumber(ARGV[1])
 local widen_after = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local max_assign = tonumber(ARGV[4])
 local lead_prefix, counselor_prefix, res_prefix = ARGV[5], ARGV[6], ARGV[7]
 local per_lang = tonumber(ARGV[8])
+local WAITING, RESERVED, FREE, OFFERED = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 
 -- The head of a waiting bucket whose lead is really waiting (stale members are dropped).
 local function lead_head(key)
   while true do
     local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if #head == 0 then return nil end
-    if redis.call('HGET', lead_prefix .. head[1], 'status') == 'waiting' then
+    if redis.call('HGET', lead_prefix .. head[1], 'status') == WAITING then
       return head[1], tonumber(head[2])
     end
     redis.call('ZREM', key, head[1])
@@ -35,7 +39,7 @@ local function counselor_head(key)
     local head = redis.call('ZRANGE', key, rank, rank)
     if #head == 0 then return nil end
     local c = redis.call('HMGET', counselor_prefix .. head[1], 'status', 'leg_until')
-    if c[1] == 'available' or c[1] == 'missed' then
+    if c[1] and one_of(c[1], FREE) then
       if tonumber(c[2] or '0') <= now then return head[1] end
       rank = rank + 1
     else
@@ -71,12 +75,12 @@ for _ = 1, max_assign do
   redis.call('ZREM', KEYS[27], best_lead)
   for k = 13, 26 do redis.call('ZREM', KEYS[k], best_counselor) end
   local sec = tostring(now)
-  redis.call('HSET', lead_prefix .. best_lead, 'status', 'reserved', 'reservation', rid,
+  redis.call('HSET', lead_prefix .. best_lead, 'status', RESERVED, 'reservation', rid,
     'updated_at', sec)
-  redis.call('HSET', counselor_prefix .. best_counselor, 'status', 'reserved',
+  redis.call('HSET', counselor_prefix .. best_counselor, 'status', RESERVED,
     'reservation', rid, 'updated_at', sec)
   redis.call('HSET', res_prefix .. rid, 'id', rid, 'lead_id', best_lead,
-    'counselor_id', best_counselor, 'state', 'offered', 'score', tostring(best_score),
+    'counselor_id', best_counselor, 'state', OFFERED, 'score', tostring(best_score),
     'created_at', sec, 'updated_at', sec)
   redis.call('ZADD', KEYS[28], now + lease, rid)
   made[#made + 1] = rid
