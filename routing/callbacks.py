@@ -53,6 +53,12 @@ MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_
 # --- Before the counselor takes it ----------------------------------------------------------
 
 
+def _phone(r: Redis, res: Reservation, mode: str, until: float = 0.0) -> None:
+    """Count the counselor's phone busy with this reservation's call until ``until``
+    ("open"), or free ("close"): routing/lua/leg.lua."""
+    run_script(r, "leg", [keys.COUNSELOR.format(res.counselor_id)], [res.id, mode, repr(until)])
+
+
 def call_placed(r: Redis, settings: Settings, reservation_id: str, call_sid: str) -> None:
     """The counselor's phone is being rung: remember the CallSid, renew the lease, and
     count the phone as busy until its leg reports its end."""
@@ -61,12 +67,7 @@ def call_placed(r: Redis, settings: Settings, reservation_id: str, call_sid: str
         return
     if not res.counselor_call_sid:
         set_fields(r, reservation_id, counselor_call_sid=call_sid)
-        run_script(
-            r,
-            "leg",
-            [keys.COUNSELOR.format(res.counselor_id)],
-            [res.id, "open", repr(time.time() + LEG_OPEN_SECONDS)],
-        )
+        _phone(r, res, "open", time.time() + LEG_OPEN_SECONDS)
     lease = time.time() + settings.lease_seconds
     advance(r, reservation_id, (S.OFFERED,), S.COUNSELOR_RINGING, lease)
 
@@ -318,7 +319,7 @@ def counselor_leg_ended(
     res = get_reservation(r, reservation_id)
     if res is None:
         return None
-    run_script(r, "leg", [keys.COUNSELOR.format(res.counselor_id)], [res.id, "close", "0"])
+    _phone(r, res, "close")
     if res.state in BEFORE_ACCEPT:
         why = status if status in NOT_ANSWERED else "hung up"
         return counselor_missed(r, settings, res.id, why)
