@@ -128,8 +128,6 @@ def add_counselor() -> Any:
         phone = parse_number(form["phone"])
     except InvalidNumber:
         error = "phone: not a valid phone number"
-    if not error and not (0 < len(form["name"]) <= 80):
-        error = "name: 1-80 characters"
     if error is None:
         try:
             counselor = create_counselor(

@@ -22,7 +22,7 @@ from routing.phones import InvalidNumber, parse_number
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 #: Longest counselor name accepted.
-MAX_NAME = 100
+MAX_REASON = 100
 
 
 class ApiError(Exception):
@@ -91,8 +91,8 @@ def create_counselor() -> tuple[Response, int]:
     """Add a counselor (offline until made available)."""
     data = _body()
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        raise ApiError(400, "invalid", f"name: a non-empty string of at most {MAX_NAME}")
+    if not isinstance(name, str):
+        raise ApiError(400, "invalid", "name: expected a string")
     phone = data.get("phone")
     if not isinstance(phone, str):
         raise ApiError(400, "invalid", "phone: expected a phone number string")
@@ -103,7 +103,7 @@ def create_counselor() -> tuple[Response, int]:
     languages = _string_list(data, "languages", required=True)
     insurance = _string_list(data, "insurance", required=False)
     try:
-        counselor = cs.create_counselor(get_redis(), name.strip(), e164, languages, insurance)
+        counselor = cs.create_counselor(get_redis(), name, e164, languages, insurance)
     except cs.PhoneInUse as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     except cs.CounselorError as exc:
@@ -150,8 +150,8 @@ def set_counselor_status(counselor_id: str) -> Response:
     if status not in ("available", "offline"):
         raise ApiError(400, "invalid", 'status: expected "available" or "offline"')
     reason = data.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > MAX_NAME:
-        raise ApiError(400, "invalid", f"reason: a string of at most {MAX_NAME}")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise ApiError(400, "invalid", f"reason: a string of at most {MAX_REASON}")
     r = get_redis()
     counselor = cs.get_counselor(r, counselor_id)
     if counselor is None:

@@ -131,6 +131,18 @@ class Counselor:
         }
 
 
+#: Longest counselor name (the same for the API, the admin page and the dashboard's edit).
+MAX_NAME = 80
+
+
+def clean_name(name: str) -> str:
+    """A counselor's name with its spaces tidied; CounselorError unless 1-MAX_NAME long."""
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME:
+        raise CounselorError(f"name: 1-{MAX_NAME} characters")
+    return name
+
+
 def validate(languages: list[str], insurance: list[str]) -> None:
     """Raise CounselorError unless the skills are known values."""
     if not languages:
@@ -176,6 +188,7 @@ def create_counselor(
     """Add a counselor (offline until they make themselves available); PhoneInUse if an
     active counselor already has the number."""
     insurance = insurance or []
+    name = clean_name(name)
     validate(languages, insurance)
     now = time.time()
     counselor = Counselor(

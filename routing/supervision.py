@@ -24,6 +24,7 @@ from routing.counselors import (
     Counselor,
     CounselorStatus,
     PhoneInUse,
+    clean_name,
     get_counselor,
     holder_of,
     list_counselors,
@@ -31,7 +32,7 @@ from routing.counselors import (
     set_state,
     validate,
 )
-from routing.errors import ActionRefused
+from routing.errors import ActionRefused, CounselorError
 from routing.leads import Lead, LeadStatus, get_lead, record_event, set_status
 from routing.phones import InvalidNumber, parse_number
 from routing.reservation import Reservation, ReservationState, get_reservation
@@ -228,9 +229,10 @@ def update_counselor(
     counselor = get_counselor(r, counselor_id)
     if counselor is None:
         raise ActionRefused("There is no such counselor.")
-    name = " ".join(name.split())
-    if not name or len(name) > 80:
-        raise ActionRefused("name: 1-80 characters")
+    try:
+        name = clean_name(name)
+    except CounselorError as exc:
+        raise ActionRefused(str(exc)) from None
     try:
         e164 = parse_number(phone)
     except InvalidNumber:

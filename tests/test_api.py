@@ -260,3 +260,20 @@ def test_every_api_route_is_documented(app: Flask) -> None:
     assert served, "no /api routes registered"
     assert served <= documented, served - documented
     assert documented <= served, documented - served
+
+
+@pytest.mark.parametrize(("length", "status"), [(80, 201), (81, 400)])
+def test_a_counselors_name_has_one_limit_everywhere(
+    api: Api, r: redis.Redis, length: int, status: int
+) -> None:
+    from routing import counselors as cs_domain
+
+    name = "N" * length
+    made = api.post("/api/counselors", {"name": name, "phone": "+13125550181", "languages": ["en"]})
+    assert made.status_code == status
+    if status == 400:
+        assert "1-80" in made.json["message"]
+    # The dashboard's edit and the admin page go through the same rule.
+    with pytest.raises(cs_domain.CounselorError):
+        cs_domain.clean_name("N" * 81)
+    assert cs_domain.clean_name("  Ana   María ") == "Ana María"
