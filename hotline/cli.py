@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from hotline.logs import configure_logging
+from hotline.logs import configure_logging, logging_config
 from settings import Settings, SettingsError, load_settings
 
 
@@ -48,8 +48,10 @@ def web(bind: str | None) -> None:
             # Longer than the 2 s default, so clients polling every second or two (the
             # dashboard, the simulator) rarely reuse a connection just as it is closed.
             self.cfg.set("keepalive", 10)
-            # Access logs hold URLs only; no personal data is ever in a URL.
-            self.cfg.set("accesslog", "-")
+            # gunicorn's error and access logs go through the same redaction as ours (a
+            # URL may carry a number however carefully our own URLs avoid one).
+            self.cfg.set("loglevel", settings.log_level.lower())
+            self.cfg.set("logconfig_dict", logging_config(settings.log_level))
 
         def load(self) -> Any:
             from hotline.app import create_app

@@ -14,10 +14,21 @@ from phonenumbers import timezone as pn_timezone
 from routing.errors import InvalidNumber
 
 DEFAULT_REGION = "US"
-#: What a number looks like in free text: E.164, a NANP number with separators, or a bare
-#: run of 10-15 digits; never part of a longer word, address or decimal (times, IPs, SIDs).
+#: How a number is written in free text and URLs. A plus may be URL-encoded (%2B, or %252B
+#: encoded twice); a separator is "-", ".", white space, a form-encoded space ("+"),
+#: "%20" or "%2B"; parentheses may be %28/%29.
+_PCT = r"%(?:25)?"
+_PLUS = rf"(?:\+|{_PCT}2[Bb])"
+_SEP = rf"(?:[-.\s+]|{_PCT}2[0Bb])"
+_AREA = rf"(?:(?:\(|{_PCT}28)\d{{3}}(?:\)|{_PCT}29){_SEP}?|\d{{3}}{_SEP})"
+#: A number: E.164 (its digits may be separated), a NANP number with separators (and maybe
+#: its country code), or a bare run of 10-15 digits. Never part of a longer word, address
+#: or decimal (times, IPs, SIDs, "1764500000.123"); a URL escape (%2F, %3D) or "_" before it
+#: is a boundary, so a path segment or query value is found.
 _DIGITS = re.compile(
-    r"(?<![\w.])(?:\+\d{10,15}|\(?\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}|\d{10,15})(?![\w.])"
+    r"(?:(?<![^\W_])(?<!\.)|(?<=%[0-9A-Fa-f]{2}))"
+    rf"(?:{_PLUS}\d(?:{_SEP}?\d){{9,14}}|(?:1{_SEP}?)?{_AREA}\d{{3}}{_SEP}\d{{4}}|\d{{10,15}})"
+    r"(?![^\W_]|\.\d)"
 )
 
 

@@ -6,12 +6,55 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
+from typing import Any
 
 from twilio_standin.clock import Clock
 from twilio_standin.faults import Faults
 from twilio_standin.server import StandIn
 from twilio_standin.switchboard import DEFAULT_HOTLINE_NUMBER
+
+#: Anything shaped like a phone number, plain or in a URL (``%2B1...``, ``%20``, ``+`` as a
+#: space): 10-15 digits joined only by separators, not inside a longer word or id. Blunter
+#: than Hotline's own redaction (``routing.phones.redact``), which the stand-in, Twilio's
+#: double, does not import; a stand-in log may mask a little more than it needs to.
+_NUMBER = re.compile(
+    r"(?:(?<![^\W_])|(?<=%[0-9A-Fa-f]{2}))(?:\+|%(?:25)?2[Bb])?"
+    r"\d(?:(?:[-.\s+()]|%(?:25)?2[0Bb89]){0,5}\d){9,14}(?![^\W_])"
+)
+
+
+class _MaskNumbers(logging.Filter):
+    """No phone number in full in the stand-in's log lines (werkzeug's request lines carry
+    the REST API's query strings, ``Calls.json?To=%2B1...``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message with numbers masked to their last two digits."""
+        message = record.getMessage()
+        masked = _NUMBER.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+class _MaskingFormatter(logging.Formatter):
+    """Masks numbers in tracebacks too (formatted after the filters ran)."""
+
+    def formatException(self, ei: Any) -> str:  # logging's name
+        """The traceback, masked."""
+        text = super().formatException(ei)
+        return _NUMBER.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], text)
+
+
+def _configure_logging() -> None:
+    """Warnings and werkzeug's request lines to stderr, numbers masked."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_MaskingFormatter("%(asctime)s stand-in %(message)s"))
+    handler.addFilter(_MaskNumbers())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             faults = Faults.from_dict(data)
         except ValueError as exc:
             parser.error(f"--faults: {exc}")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s stand-in %(message)s")
+    _configure_logging()
     standin = StandIn(
         args.account_sid,
         args.auth_token,
