@@ -26,6 +26,9 @@ import phonenumbers
 
 T = TypeVar("T")
 
+#: The Sentinel service name used when REDIS_SENTINELS is set without REDIS_SENTINEL_MASTER.
+DEFAULT_SENTINEL_MASTER = "mymaster"
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
@@ -158,6 +161,27 @@ def _delays(raw: str) -> tuple[int, ...]:
     return delays
 
 
+def _host_ports(raw: str) -> tuple[tuple[str, int], ...]:
+    """A comma-separated host:port list ("10.0.0.5:26379,sentinel-b:26379")."""
+    found = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        host, colon, port = item.rpartition(":")
+        if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"{item!r} is not host:port")
+        found.append((host.strip("[]"), int(port)))
+    if not found:
+        raise ValueError("no host:port given")
+    return tuple(found)
+
+
+def _service_name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", raw):
+        raise ValueError(f"{raw!r} is not a Sentinel service name (letters, digits, . _ -)")
+    return raw
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -172,6 +196,22 @@ class Settings:
     #: Redis to use (redis://, rediss://, unix://). None: start an embedded redis-server
     #: persisted (AOF) under ``var_dir``.
     redis_url: str | None = setting("REDIS_URL", None, _url("redis", "rediss", "unix"))
+    #: Redis Sentinels to ask for the primary, "host:port,host:port" (High availability in
+    #: the README). Set: every client (web, workers, RQ and its scheduler) connects to the
+    #: primary Sentinel names and follows a failover by itself; REDIS_URL must then be unset.
+    redis_sentinels: tuple[tuple[str, int], ...] = setting("REDIS_SENTINELS", (), _host_ports)
+    #: The name the Sentinels monitor the primary under; "mymaster" when REDIS_SENTINELS is
+    #: set and this is not (read it as ``sentinel_master``).
+    redis_sentinel_master: str = setting("REDIS_SENTINEL_MASTER", "", _service_name)
+    #: Password of the Sentinels themselves (their ``requirepass``), if they have one.
+    redis_sentinel_password: str = setting("REDIS_SENTINEL_PASSWORD", "", str)
+    #: Password of the Redis primary and replicas (``requirepass``) when Sentinel finds them
+    #: (with REDIS_URL, the password is part of the URL).
+    redis_password: str = setting("REDIS_PASSWORD", "", str)
+    #: Milliseconds the step that tells a caller their place in line waits (Redis WAIT) for
+    #: the lead to reach a replica, with Sentinel only: a failover then cannot lose a lead a
+    #: caller was told about. Timed out: logged, and the caller is answered all the same.
+    redis_wait_ms: int = setting("REDIS_WAIT_MS", 500, _int_at_least(1))
     #: Where the embedded Redis keeps its data and socket, and ``hotline dev`` its secrets.
     var_dir: Path = setting("HOTLINE_VAR_DIR", Path("var"), Path)
     #: Seconds a Redis command waits for its reply before raising redis.TimeoutError: a hung
@@ -270,7 +310,15 @@ class Settings:
     @property
     def redis_is_embedded(self) -> bool:
         """Whether this process should use (and start if needed) the embedded Redis."""
-        return self.redis_url is None
+        return self.redis_url is None and not self.redis_sentinels
+
+    @property
+    def sentinel_master(self) -> str:
+        """The service name to ask the Sentinels for: REDIS_SENTINEL_MASTER, else
+        "mymaster" (Sentinel's own example name) when Sentinels are set, else empty."""
+        if not self.redis_sentinels:
+            return ""
+        return self.redis_sentinel_master or DEFAULT_SENTINEL_MASTER
 
     @property
     def callback_from(self) -> str:
@@ -315,6 +363,17 @@ def load_settings(environ: Mapping[str, str], *, dev: bool = False) -> Settings:
             raise SettingsError(f"{name}: {exc}") from None
         given.add(name)
 
+    if "REDIS_SENTINELS" in given and "REDIS_URL" in given:
+        raise SettingsError("REDIS_SENTINELS: set REDIS_SENTINELS or REDIS_URL, not both")
+    if "REDIS_PASSWORD" in given and "REDIS_SENTINELS" not in given:
+        raise SettingsError("REDIS_PASSWORD: only with REDIS_SENTINELS (else put it in REDIS_URL)")
+    for name in ("REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD", "REDIS_WAIT_MS"):
+        if name in given and "REDIS_SENTINELS" not in given:
+            raise SettingsError(f"{name}: only used with REDIS_SENTINELS, which is not set")
+    # WAIT blocks its connection: it must end before the socket timeout gives up on it.
+    wait_seconds = values["redis_wait_ms"] / 1000
+    if values["redis_sentinels"] and wait_seconds >= values["redis_socket_timeout"]:
+        raise SettingsError("REDIS_WAIT_MS: must be shorter than REDIS_SOCKET_TIMEOUT")
     if ("TWILIO_ACCOUNT_SID" in given) != ("TWILIO_AUTH_TOKEN" in given):
         raise SettingsError("TWILIO_AUTH_TOKEN: set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
     made = random_secrets() if dev else {}

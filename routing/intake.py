@@ -382,33 +382,45 @@ def _queue_if_unchanged(
     written = {**lead.to_redis(), "queued_at": repr(now), "updated_at": repr(now)}
     counters = [stats.LEADS_CREATED] + ([stats.IVR_ABANDONED] if abandoned else [])
     score = lead.queue_score(settings.urgent_head_start, settings.self_head_start)
-    place = run_script(
-        r,
-        "intake_complete",
-        [
-            keys.LEAD.format(lead.id),
-            queue.bucket_key(lead.language, lead.insurance),
-            keys.WAITING_ALL,
-            pending_key(settings, lead.phone),
-            keys.LEAD_EVENTS.format(lead.id),
-            keys.DO_NOT_CALL,
-            stats.day_key(settings.report_time_zone, now),
-        ],
-        [
-            repr(score),
+    keys_ = [
+        keys.LEAD.format(lead.id),
+        queue.bucket_key(lead.language, lead.insurance),
+        keys.WAITING_ALL,
+        pending_key(settings, lead.phone),
+        keys.LEAD_EVENTS.format(lead.id),
+        keys.DO_NOT_CALL,
+        stats.day_key(settings.report_time_zone, now),
+    ]
+    args = [
+        repr(score),
+        lead.id,
+        PENDING_TTL,
+        stats.RETENTION_SECONDS,
+        " ".join(counters),
+        # A hang-up gave no consent, so it never lifts a do-not-call entry.
+        "" if abandoned else dispositions.do_not_call_digest(settings, lead.phone),
+        history_entry("waiting", ivr_abandoned=abandoned),
+        history_entry("do_not_call_lifted"),
+        len(read),
+        *flat_pairs(read),
+        *flat_pairs(written),
+    ]
+    if abandoned or not settings.redis_sentinels:
+        return int(run_script(r, "intake_complete", keys_, args))
+    # The caller hears their place next: the lead must survive a failover first, so WAIT
+    # for a replica on the connection that wrote it (one pipeline, one connection). Other
+    # writes need no WAIT: a hang-up's lead was promised nothing, and what is in flight
+    # (IVR sessions, reservations, timers) is repaired by the sweep and Twilio reconciliation.
+    with r.pipeline(transaction=False) as pipe:
+        run_script(pipe, "intake_complete", keys_, args)
+        pipe.wait(1, settings.redis_wait_ms)
+        place, replicas = pipe.execute()
+    if int(place) and not replicas:
+        log.warning(
+            "lead %s queued but on no replica after %s ms; the caller is told anyway",
             lead.id,
-            PENDING_TTL,
-            stats.RETENTION_SECONDS,
-            " ".join(counters),
-            # A hang-up gave no consent, so it never lifts a do-not-call entry.
-            "" if abandoned else dispositions.do_not_call_digest(settings, lead.phone),
-            history_entry("waiting", ivr_abandoned=abandoned),
-            history_entry("do_not_call_lifted"),
-            len(read),
-            *flat_pairs(read),
-            *flat_pairs(written),
-        ],
-    )
+            settings.redis_wait_ms,
+        )
     return int(place)
 
 

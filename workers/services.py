@@ -13,16 +13,25 @@ socket timeout in the client's pool to dequeue timeout + 10 s when it is lower
 (``rq.worker.base.BaseWorker._set_connection``). That changes connections made afterwards
 only, so a worker must be built on a ``rq_redis`` that has not run a command yet, as
 ``build_services`` returns it. The web app keeps the short timeout for its enqueues.
+
+With REDIS_SENTINELS set, both clients come from redis-py's ``Sentinel.master_for``: the
+same timeouts, health checks and no retries, over a ``SentinelConnectionPool`` that asks the
+Sentinels where the primary is whenever it opens a connection, and drops connections to a
+primary that was demoted (a READONLY reply). So after a failover every process finds the new
+primary by itself; Lua scripts the new primary has never seen are loaded again by redis-py's
+``Script`` on NOSCRIPT (routing/scripts.py). RQ takes such a client as it is: its scheduler
+copies the pool's connection class and arguments, Sentinel's included.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 from rq import Queue
 from rq.serializers import JSONSerializer
 from twilio.rest import Client as TwilioClient
@@ -77,21 +86,58 @@ def build_twilio_client(settings: Settings) -> TwilioClient:
     return client
 
 
+def _client_options(settings: Settings) -> dict[str, Any]:
+    """What every Redis client of Hotline's has: timeouts, health checks, no retries."""
+    return {
+        "socket_timeout": settings.redis_socket_timeout,
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
+        # A timed-out command may have run: retrying it could apply a write twice.
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
 def build_redis_client(url: str, settings: Settings, *, decode_responses: bool) -> Redis:
     """A Redis client with the configured timeouts, which never retries a command."""
-    return Redis.from_url(
-        url,
+    return Redis.from_url(url, decode_responses=decode_responses, **_client_options(settings))
+
+
+def build_sentinel(settings: Settings) -> Sentinel:
+    """A redis-py Sentinel manager over REDIS_SENTINELS (no connection made yet)."""
+    return Sentinel(
+        list(settings.redis_sentinels),
+        # The Sentinels' own connections: the same timeouts, their own password.
+        sentinel_kwargs={
+            "socket_timeout": settings.redis_socket_timeout,
+            "socket_connect_timeout": settings.redis_connect_timeout,
+            "password": settings.redis_sentinel_password or None,
+        },
+    )
+
+
+def build_sentinel_client(
+    sentinel: Sentinel, settings: Settings, *, decode_responses: bool
+) -> Redis:
+    """A client of the primary the Sentinels name, with the options of
+    ``build_redis_client``; it follows a failover by itself."""
+    return sentinel.master_for(
+        settings.sentinel_master,
         decode_responses=decode_responses,
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        health_check_interval=HEALTH_CHECK_INTERVAL,
-        # A timed-out command may have run: retrying it could apply a write twice.
-        retry=Retry(NoBackoff(), 0),
+        password=settings.redis_password or None,
+        **_client_options(settings),
     )
 
 
 def build_services(settings: Settings, redis_url: str | None = None) -> Services:
     """Create (but do not connect) every shared client."""
+    if settings.redis_sentinels and redis_url is None:
+        sentinel = build_sentinel(settings)
+        return Services(
+            settings=settings,
+            redis=build_sentinel_client(sentinel, settings, decode_responses=True),
+            rq_redis=build_sentinel_client(sentinel, settings, decode_responses=False),
+            twilio=build_twilio_client(settings),
+        )
     url = redis_url or redis_url_for(settings)
     return Services(
         settings=settings,
