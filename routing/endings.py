@@ -17,9 +17,9 @@ from enum import StrEnum
 from redis import Redis
 
 from routing import keys, stats
-from routing.counselors import Counselor, CounselorStatus, all_idle_keys, get_counselor
+from routing.counselors import Counselor, CounselorStatus, all_idle_keys
 from routing.hours import next_call_time
-from routing.leads import Lead, LeadStatus, get_lead, history_entry
+from routing.leads import Lead, LeadStatus, history_entry
 from routing.reservation import Reservation, get_reservation
 from routing.reservation import ReservationState as S
 from routing.scripts import run_script
@@ -111,7 +111,12 @@ def end(
     res = get_reservation(r, reservation_id)
     if res is None or res.state not in allowed:
         return None
-    lead, counselor = get_lead(r, res.lead_id), get_counselor(r, res.counselor_id)
+    pipe = r.pipeline(transaction=False)  # both records in one round trip
+    pipe.hgetall(keys.LEAD.format(res.lead_id))
+    pipe.hgetall(keys.COUNSELOR.format(res.counselor_id))
+    lead_data, counselor_data = pipe.execute()
+    lead = Lead.from_redis(lead_data) if lead_data else None
+    counselor = Counselor.from_redis(counselor_data) if counselor_data else None
     move = MOVES[ending]
     lead_args, lead_status, due = _lead_args(settings, move, res, lead, why, until, now)
     counselor_args, wrap_up = _counselor_args(settings, move, counselor, why, now)
