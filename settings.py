@@ -306,6 +306,14 @@ class Settings:
     web_concurrency: int = setting("WEB_CONCURRENCY", 2, _int_at_least(1))
     #: Log level name (DEBUG, INFO, WARNING, ERROR, CRITICAL).
     log_level: str = setting("LOG_LEVEL", "INFO", _log_level)
+    #: Days a lead's details are kept after it was made: then its number, CallSid and free
+    #: text (status reason, disposition note) are erased by the sweep and only what the
+    #: reports count remains (42 CFR Part 2 / HIPAA minimum necessary). A caller still owed
+    #: a callback keeps theirs until the lead is settled.
+    retention_days: int = setting("RETENTION_DAYS", 90, _int_at_least(1))
+    #: Days the audit log is kept (2190: six years, HIPAA's documentation rule); older
+    #: entries are trimmed by the sweep.
+    audit_retention_days: int = setting("AUDIT_RETENTION_DAYS", 2190, _int_at_least(1))
 
     @property
     def redis_is_embedded(self) -> bool:

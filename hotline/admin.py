@@ -10,8 +10,9 @@ from flask_login import current_user
 
 from hotline import audit, users
 from hotline.auth import admin_required
-from hotline.services import get_redis
+from hotline.services import get_redis, get_settings
 from routing import counselors as cs
+from routing import retention
 from routing.counselors import CounselorError, create_counselor, get_counselor, list_counselors
 from routing.leads import INSURANCE, LANGUAGES
 from routing.phones import InvalidNumber, parse_number
@@ -40,6 +41,9 @@ def _page(**extra: Any) -> Any:
         "user_error": None,
         "counselor_error": None,
         "min_password": users.MIN_PASSWORD_LENGTH,
+        "retention": retention.last_run(r),
+        "retention_days": get_settings().retention_days,
+        "audit_retention_days": get_settings().audit_retention_days,
     }
     context.update(extra)
     return render_template("admin.html", **context)

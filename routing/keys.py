@@ -88,3 +88,14 @@ AWAITING_DISPOSITION = PREFIX + "awaiting-disposition:{0}"
 #: String set once (NX, expires) per user and lead: the console's one-second refresh of an
 #: open call is audited as one read per viewing, not one per refresh.
 AUDIT_SEEN = PREFIX + "audit-seen:{0}:{1}"
+
+# --- Retention (issue 10) ----------------------------------------------------------------
+#: String: creation time (LEADS_BY_TIME score) the retention purge has walked up to.
+RETENTION_CURSOR = PREFIX + "retention:cursor"
+#: Sorted set: leads past retention still owed a callback, by creation time; purged once
+#: they are settled.
+RETENTION_HELD = PREFIX + "retention:held"
+#: Hash: the purge's last run (at, purged, audit_trimmed) and its running total (total).
+RETENTION_LAST = PREFIX + "retention:last"
+#: String with a TTL: held by the one process purging right now (redis-py Lock).
+RETENTION_LOCK = PREFIX + "retention:lock"

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from rq import Retry
 
-from routing import account, callbacks, counselors, due, keys
+from routing import account, callbacks, counselors, due, keys, retention
 from routing.hours import next_call_time
 from routing.leads import LeadStatus, get_lead
 from routing.matching import match
@@ -118,7 +118,8 @@ def follow_up(services: Services, ended: callbacks.Ended | None) -> None:
 def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
     """Periodic housekeeping, safe from every process at once: settle reservations whose
     lease ran out (asking Twilio where their calls are), queue callers whose IVR call ended
-    unheard, end wrap-ups, bring due leads back, then match."""
+    unheard, end wrap-ups, bring due leads back, then match; last, erase lead details past
+    RETENTION_DAYS (routing.retention)."""
     r, settings = services.redis, services.settings
     now = time.time() if now is None else now
     done = {"reclaimed": 0, "reconciled": 0, "wrapups_ended": 0, "requeued": 0, "matched": 0}
@@ -155,6 +156,7 @@ def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
                 schedule_requeue(services, lead_id, at)
         done["requeued"] += status == LeadStatus.WAITING.value
     done["matched"] = len(request_match(services))
+    done["purged"] = retention.purge(r, settings, now).purged
     return done
 
 
