@@ -112,3 +112,32 @@ def test_simulate_exits_non_zero_when_leads_are_lost(start_line: Callable[..., L
     assert number(output, "leads created") == 0
     assert output.count("lead lost") == 3
     assert "webhook failed: twiml" in output and "-> 403" in output
+
+
+def test_two_runs_in_a_row_do_not_interfere(start_line: Callable[..., Line]):
+    line = start_line(worker_count=2, speed=200.0, WRAPUP_SECONDS="1", RETRY_DELAYS="1,1")
+    args = [
+        "simulate",
+        "--callers",
+        "10",
+        "--counselors",
+        "2",
+        "--url",
+        line.base,
+        "--standin",
+        line.standin.url,
+        "--api-token",
+        API_TOKEN,
+        "--arrival-seconds",
+        "2",
+        "--timeout",
+        "60",
+    ]
+    for run in (1, 2):
+        result = CliRunner().invoke(main, args)
+        output = result.output
+        assert number(output, "leads created") == 10, f"run {run}:\n{output}"
+        assert number(output, "anomalies") == 0, f"run {run}:\n{output}"
+        assert result.exit_code == 0, f"run {run}:\n{output}"
+    # The same two counselors served both runs; no third was added.
+    assert len(line.api("GET", "/api/counselors").json()["counselors"]) == 2

@@ -197,17 +197,22 @@ class Simulation:
         anomalies_before = len(self._control("GET", "/anomalies").json()["anomalies"])
         errors_before = len(self._control("GET", "/anomalies").json()["webhook_errors"])
         first_lead = self._last_lead_number() + 1
-        self.echo(f"counselors: adding {scenario.counselors}")
+        # The same seed plays the same scenario; the callers' numbers are new for every run,
+        # so a second run's callers are not taken for the first run's (who would then be
+        # asked to keep or cancel their callback).
+        numbers = random.Random(f"{scenario.seed}:{first_lead}:{time.time_ns()}")
+        existing = self._existing_counselors()
+        self.echo(f"counselors: {scenario.counselors}")
         for i in range(scenario.counselors):
-            self._add_counselor(rng, i)
+            self._add_counselor(rng, i, existing)
         self.echo(f"callers: {scenario.callers} dialing in over {scenario.arrival_seconds:.0f}s")
         inbound: dict[str, str] = {}
         gap = scenario.arrival_seconds / max(1, scenario.callers)
         for _ in range(scenario.callers):
-            area = rng.choice(["415", "212", "305", "713", "602"])
-            number = f"+1{area}{rng.randint(2000000, 9999999)}"
+            area = numbers.choice(["415", "212", "305", "713", "602"])
+            number = f"+1{area}{numbers.randint(2000000, 9999999)}"
             while number in inbound.values():
-                number = f"+1415{rng.randint(2000000, 9999999)}"
+                number = f"+1415{numbers.randint(2000000, 9999999)}"
             scripts = plan_caller(rng)
             self._control(
                 "POST",
@@ -224,7 +229,17 @@ class Simulation:
         leads = self._wait(inbound, first_lead, scenario.timeout)
         return self._summarise(inbound, leads, anomalies_before, errors_before)
 
-    def _add_counselor(self, rng: random.Random, i: int) -> None:
+    def _existing_counselors(self) -> dict[str, str]:
+        """Counselors of earlier runs, id by name (a run reuses them: a number is one
+        counselor's only)."""
+        listed = self._api("GET", "/api/counselors")
+        if listed.status_code != 200:
+            raise RuntimeError(f"GET /api/counselors: {listed.status_code}")
+        return {c["name"]: c["id"] for c in listed.json()["counselors"]}
+
+    def _add_counselor(self, rng: random.Random, i: int, existing: dict[str, str]) -> None:
+        """Counselor ``i`` (the same phone for the same seed), added or reused, available."""
+        name = f"Simulated counselor {i + 1}"
         phone = f"+1646{rng.randint(2000000, 9999999)}"
         languages = ["en", "es"] if i % 2 == 0 else ["en"]
         insurance = [] if i % 3 else [rng.choice(["ppo", "hmo", "medicaid", "medicare"])]
@@ -237,19 +252,14 @@ class Simulation:
                 "scripts": [s.to_dict() for s in plan_counselor(rng)],
             },
         ).raise_for_status()
-        created = self._api(
-            "POST",
-            "/api/counselors",
-            {
-                "name": f"Simulated counselor {i + 1}",
-                "phone": phone,
-                "languages": languages,
-                "insurance": insurance,
-            },
-        )
-        if created.status_code != 201:
-            raise RuntimeError(f"POST /api/counselors: {created.status_code} {created.text}")
-        cid = created.json()["id"]
+        if name in existing:
+            cid = existing[name]
+        else:
+            body = {"name": name, "phone": phone, "languages": languages, "insurance": insurance}
+            created = self._api("POST", "/api/counselors", body)
+            if created.status_code != 201:
+                raise RuntimeError(f"POST /api/counselors: {created.status_code} {created.text}")
+            cid = created.json()["id"]
         made = self._api("POST", f"/api/counselors/{cid}/status", {"status": "available"})
         if made.status_code != 200:
             raise RuntimeError(f"POST /api/counselors/{cid}/status: {made.status_code}")
