@@ -46,10 +46,12 @@ def run_dev(settings: Settings, environ: Mapping[str, str], worker_count: int) -
     API at it), the web server and ``worker_count`` workers; stop them all on Ctrl-C."""
     started_redis = False
     redis_url = settings.redis_url
-    if redis_url is None:
+    if settings.redis_is_embedded:
         started_redis = not embedded_redis_running(settings.var_dir)
         redis_url = ensure_embedded_redis(settings.var_dir)
         click.echo(f"Redis (embedded, AOF under {settings.var_dir / 'redis'}): {redis_url}")
+    elif settings.redis_sentinels:
+        click.echo(f"Redis: through the Sentinels of {settings.sentinel_master!r}")
     env = {**environ, **_chosen_environ(settings, redis_url)}
     base = settings.public_base_url
     children = []
@@ -84,10 +86,11 @@ def run_dev(settings: Settings, environ: Mapping[str, str], worker_count: int) -
             stop_embedded_redis(settings.var_dir)  # flushes the AOF; the data stay under var/
 
 
-def _chosen_environ(settings: Settings, redis_url: str) -> dict[str, str]:
-    """The values ``hotline dev`` chose rather than read, which every child must share."""
+def _chosen_environ(settings: Settings, redis_url: str | None) -> dict[str, str]:
+    """The values ``hotline dev`` chose rather than read, which every child must share
+    (REDIS_URL only when it is the Redis to use: with Sentinels, the children ask them)."""
     return {
-        "REDIS_URL": redis_url,
+        **({"REDIS_URL": redis_url} if redis_url else {}),
         "PUBLIC_BASE_URL": settings.public_base_url,
         "SECRET_KEY": settings.secret_key,
         "HOTLINE_API_TOKEN": settings.hotline_api_token,

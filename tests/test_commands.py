@@ -164,3 +164,18 @@ def test_dev_secrets_are_random_once_then_kept(tmp_path: Path) -> None:
     assert dev_secrets(tmp_path) == first
     assert (tmp_path / "dev-secrets.json").stat().st_mode & 0o077 == 0
     assert dev_secrets(tmp_path / "other") != first
+
+
+def test_hotline_dev_with_sentinels_starts_no_redis_and_passes_no_redis_url(
+    env: dict[str, str],
+) -> None:
+    from hotline.dev import _chosen_environ
+    from settings import load_settings
+
+    env.pop("REDIS_URL")
+    env["REDIS_SENTINELS"] = "127.0.0.1:26379,127.0.0.1:26380"
+    settings = load_settings(env)
+    assert not settings.redis_is_embedded
+    chosen = _chosen_environ(settings, settings.redis_url)
+    assert "REDIS_URL" not in chosen  # the children ask the Sentinels, as this process does
+    assert load_settings({**env, **chosen}).redis_sentinels == settings.redis_sentinels
