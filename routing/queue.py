@@ -15,7 +15,7 @@ from redis.client import Pipeline
 
 from routing import keys, stats
 from routing.counselors import FREE, OFF_DUTY, list_counselors
-from routing.leads import Lead, LeadStatus
+from routing.leads import Lead, LeadStatus, get_lead
 from routing.scripts import run_script
 from settings import Settings
 
@@ -98,8 +98,6 @@ def estimate_wait_seconds(r: Redis, place: int) -> int:
 
 def waiting_leads(r: Redis, limit: int = 200, offset: int = 0) -> list[Lead]:
     """Waiting leads in serving order (best score first)."""
-    from routing.leads import get_lead  # keeps the import graph flat
-
     ids = r.zrange(keys.WAITING_ALL, offset, offset + limit - 1)
     return [lead for lead in (get_lead(r, i) for i in ids) if lead is not None]
 
