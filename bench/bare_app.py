@@ -15,7 +15,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 #: Kept equal to hotline.cli.web's gunicorn settings, so the ratio measures our code only.
-#: (WEB_CONCURRENCY workers is passed in, like `hotline web` reads it.)
+#: (WEB_CONCURRENCY workers is passed in, like `hotline web` reads it; both write an access
+#: line per request, hotline web through its redacting logconfig_dict, this one to stdout.)
 GUNICORN_CONFIG: dict[str, Any] = {
     "worker_class": "gthread",
     "threads": 8,

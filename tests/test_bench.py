@@ -225,4 +225,9 @@ def test_bare_baseline_is_served_with_hotline_webs_gunicorn_settings() -> None:
             settings[key] = ast.literal_eval(raw)
         except ValueError:
             continue  # bind and workers come from settings; the bare app gets them as flags
-    assert settings and settings == GUNICORN_CONFIG
+    # Both write an access line per request: hotline web through its redacting
+    # logconfig_dict (which turns gunicorn's access log on), the bare app to stdout.
+    bare = dict(GUNICORN_CONFIG)
+    assert bare.pop("accesslog") == "-"
+    assert 'self.cfg.set("logconfig_dict", logging_config(' in web
+    assert settings and settings == bare
