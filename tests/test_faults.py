@@ -199,6 +199,32 @@ def reached_ivr(call: Any) -> bool:
     return any(e["event"] == "gather" for e in call.log)
 
 
+def has_timer(r: Any, lead_id: str) -> bool:
+    """Whether a lead is final or has the timer its state needs, read as one snapshot: the
+    lead is WATCHed, so a lead that moves between reading it and reading its timer (the
+    sweep ending a reservation, say) counts as moving, which it is."""
+    key = keys.LEAD.format(lead_id)
+    with r.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            status, reservation = pipe.hmget(key, "status", "reservation")
+            if status is None or status in FINAL:
+                return True
+            pipe.multi()
+            if status == "intake":
+                pipe.zscore(keys.INTAKE, lead_id)
+            elif status == "waiting":
+                pipe.zscore(keys.WAITING_ALL, lead_id)
+            elif status == "reserved":
+                pipe.zscore(keys.LEASES, reservation or "")
+            else:
+                pipe.zscore(keys.DUE, lead_id)
+            (score,) = pipe.execute()
+        except redis.WatchError:
+            return True
+    return score is not None
+
+
 def timerless(served: Served) -> list[str]:
     """Leads in a non-final state with nothing that will move them."""
     r = served.line.r
@@ -206,19 +232,8 @@ def timerless(served: Served) -> list[str]:
     for lead in leads_by_number(served).values():
         if lead is None or lead.status in FINAL:
             continue
-        if lead.status == "intake":
-            ok = r.zscore(keys.INTAKE, lead.id) is not None
-        elif lead.status == "waiting":
-            ok = r.zscore(keys.WAITING_ALL, lead.id) is not None
-        elif lead.status == "reserved":
-            ok = (
-                r.zscore(keys.LEASES, r.hget(keys.LEAD.format(lead.id), "reservation") or "")
-                is not None
-            )
-        else:
-            ok = r.zscore(keys.DUE, lead.id) is not None
-        if not ok:
-            out.append(f"{lead.id} {lead.status}")
+        if not has_timer(r, lead.id):
+            out.append(f"{lead.id} {r.hget(keys.LEAD.format(lead.id), 'status')}")
     return out
 
 
