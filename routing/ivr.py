@@ -20,7 +20,7 @@ read-back menu (Twilio buffers keys); that menu ignores a leading pound for the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
@@ -153,15 +153,108 @@ def replay(state: State) -> Turn:
     return Turn(state, _menu_phrases(state), _menu(state))
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What one answer does, decided from the step, the keys pressed and the few facts of
+    the state that matter (see :func:`decide`): move on, apologise and ask again, end the
+    IVR, or (nothing set) read the current menu again. :func:`apply` carries it out."""
+
+    #: The step to move to (tries back to 0); None: stay at the current step.
+    step: Step | None = None
+    #: Answers to record (fields of :class:`State`).
+    answers: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Stay, count a try and say this prompt key before the menu again.
+    apology: str = ""
+    #: The IVR ends this way.
+    finish: Finish | None = None
+
+
 def advance(state: State, digits: str | None, *, never_call: frozenset[str] = frozenset()) -> Turn:
     """The caller's answer (``digits``; None or empty when the menu timed out) to the
     current step. ``never_call``: numbers a keyed callback number may not be (the
     hotline's own, its callbacks' caller ID, the counselors')."""
     if state.step is Step.END:
         return replay(state)
-    if state.step is Step.ENTER_NUMBER:  # the one step that needs to know more
-        return _enter_number(state, (digits or "").strip(), never_call)
-    return _HANDLERS[state.step](state, (digits or "").strip())
+    decision = decide(
+        state.step,
+        digits,
+        exhausted=state.tries + 1 >= MAX_TRIES,
+        has_phone=bool(state.phone),
+        never_call=never_call,
+    )
+    return render(apply(state, decision), decision)
+
+
+def decide(
+    step: Step,
+    digits: str | None,
+    *,
+    exhausted: bool,
+    has_phone: bool,
+    never_call: frozenset[str] = frozenset(),
+) -> Decision:
+    """What ``digits`` do at ``step``. A decision depends on nothing else of the state
+    than whether this is the step's last try (``exhausted``) and whether there is a
+    callback number so far (``has_phone``), so it can be made before the state is read
+    and applied where it is stored (routing.intake does so, in one Redis round trip)."""
+    keys_ = (digits or "").strip()
+    if step is Step.ENTER_NUMBER:  # the one step that needs to know more
+        return _enter_number(keys_, exhausted, never_call)
+    if step is Step.INSURANCE:
+        # A withheld or invalid caller ID (no number) goes straight to keying one in.
+        then = Step.CALLER_ID if has_phone else Step.ENTER_NUMBER
+        options = {key: {"insurance": value} for key, value in INSURANCE_KEYS.items()}
+        return _choose(keys_, options, {"insurance": "unknown"}, then, exhausted)
+    if step in _CHOICES:
+        options, default, then = _CHOICES[step]
+        return _choose(keys_, options, default, then, exhausted)
+    if step is Step.CALLER_ID:
+        # Safe default: they called from this number and heard it read back.
+        return _use_this_number(keys_, exhausted)
+    if step is Step.CONFIRM_NUMBER:
+        answer = keys_.lstrip("#")  # the number entry's pound, typed ahead: not an answer
+        if keys_ and not answer:
+            return Decision()  # read the number back again; no apology, no try counted
+        # Safe default: the caller keyed this number in themselves.
+        return _use_this_number(answer, exhausted)
+    if step is Step.PENDING:
+        if keys_ == "2":
+            return Decision(finish=Finish.CANCEL)
+        if keys_ == "1" or exhausted:
+            return Decision(finish=Finish.KEEP)  # keeping their place is the safe default
+        return _apology(keys_)
+    return Decision()  # the end: nothing to answer
+
+
+def apply(state: State, decision: Decision) -> State:
+    """The state after ``decision``."""
+    if decision.finish is not None:
+        return replace(
+            state, **decision.answers, step=Step.END, tries=0, outcome=decision.finish.value
+        )
+    if decision.step is not None:
+        return replace(state, **decision.answers, step=decision.step, tries=0)
+    if decision.apology:
+        return replace(state, tries=state.tries + 1)
+    return state
+
+
+def render(state: State, decision: Decision) -> Turn:
+    """What the caller hears after ``decision`` brought them to ``state``."""
+    if decision.finish is not None:
+        return Turn(state, (), finish=decision.finish)
+    if state.step is Step.END:
+        return replay(state)
+    if not decision.apology:
+        return Turn(state, _menu_phrases(state), _menu(state))
+    if state.step is Step.LANGUAGE:  # the language is not known yet: apologise in both
+        say: tuple[Phrase, ...] = (
+            Phrase(decision.apology, language="en"),
+            Phrase(decision.apology, language="es"),
+        )
+    else:
+        say = (Phrase(decision.apology),)
+    return Turn(state, say + _menu_phrases(state), _menu(state))
 
 
 # --- steps -----------------------------------------------------------------------------
@@ -188,36 +281,17 @@ _CHOICES: dict[Step, tuple[dict[str, dict[str, Any]], dict[str, Any], Step]] = {
 }
 
 
-def _answer(state: State, digits: str) -> Turn:
-    options, default, then = _CHOICES[state.step]
-    return _choose(state, digits, options, default=default, then=then)
-
-
-def _insurance(state: State, digits: str) -> Turn:
-    # A withheld or invalid caller ID (phone empty) goes straight to keying a number in.
-    then = Step.CALLER_ID if state.phone else Step.ENTER_NUMBER
-    options = {key: {"insurance": value} for key, value in INSURANCE_KEYS.items()}
-    return _choose(state, digits, options, default={"insurance": "unknown"}, then=then)
-
-
-def _caller_id(state: State, digits: str) -> Turn:
-    # Safe default: they called from this number and heard it read back.
-    return _use_this_number(state, digits)
-
-
-def _use_this_number(state: State, digits: str) -> Turn:
+def _use_this_number(digits: str, exhausted: bool) -> Decision:
     """A number read back: 1 uses it, 2 asks for another; silence or a wrong key asks again,
     and once the tries run out the number is used (the safe default: it is theirs)."""
-    if digits == "1":
-        return _finish(state, Finish.COMPLETE)
+    if digits == "1" or (digits != "2" and exhausted):
+        return Decision(finish=Finish.COMPLETE)
     if digits == "2":
-        return _go(replace(state, phone=""), Step.ENTER_NUMBER)
-    if state.tries + 1 >= MAX_TRIES:
-        return _finish(state, Finish.COMPLETE)
-    return _retry(state, "no_input" if not digits else "wrong_key")
+        return Decision(step=Step.ENTER_NUMBER, answers={"phone": ""})
+    return _apology(digits)
 
 
-def _enter_number(state: State, digits: str, never_call: frozenset[str]) -> Turn:
+def _enter_number(digits: str, exhausted: bool, never_call: frozenset[str]) -> Decision:
     keyed = digits.strip("#*")  # a pound or star around the number is not part of it
     phone = _keyed_number(keyed)
     if phone is None:
@@ -227,10 +301,10 @@ def _enter_number(state: State, digits: str, never_call: frozenset[str]) -> Turn
     elif not reaches_a_person(phone):
         refusal = "number_not_personal"
     else:
-        return _go(replace(state, phone=phone), Step.CONFIRM_NUMBER)
-    if state.tries + 1 >= MAX_TRIES:
-        return _finish(replace(state, phone=""), Finish.NO_NUMBER)
-    return _retry(state, refusal)
+        return Decision(step=Step.CONFIRM_NUMBER, answers={"phone": phone})
+    if exhausted:
+        return Decision(finish=Finish.NO_NUMBER, answers={"phone": ""})
+    return Decision(apology=refusal)
 
 
 def _keyed_number(digits: str) -> str | None:
@@ -244,73 +318,27 @@ def _keyed_number(digits: str) -> str | None:
         return None
 
 
-def _confirm_number(state: State, digits: str) -> Turn:
-    answer = digits.lstrip("#")  # the number entry's pound, typed ahead: not an answer
-    if digits and not answer:
-        return replay(state)  # read the number back again; no apology, no try counted
-    # Safe default: the caller keyed this number in themselves.
-    return _use_this_number(state, answer)
-
-
-def _pending(state: State, digits: str) -> Turn:
-    if digits == "2":
-        return _finish(state, Finish.CANCEL)
-    if digits == "1" or state.tries + 1 >= MAX_TRIES:
-        return _finish(state, Finish.KEEP)  # keeping their place is the safe default
-    return _retry(state, "no_input" if not digits else "wrong_key")
-
-
-_HANDLERS: dict[Step, Callable[[State, str], Turn]] = {
-    Step.LANGUAGE: _answer,
-    Step.SITUATION: _answer,
-    Step.URGENCY: _answer,
-    Step.INSURANCE: _insurance,
-    Step.CALLER_ID: _caller_id,
-    Step.CONFIRM_NUMBER: _confirm_number,
-    Step.PENDING: _pending,
-}
-
-
 # --- helpers ---------------------------------------------------------------------------
 
 
 def _choose(
-    state: State,
     digits: str,
     options: Mapping[str, Mapping[str, Any]],
-    *,
     default: Mapping[str, Any],
     then: Step,
-) -> Turn:
+    exhausted: bool,
+) -> Decision:
     """A one-key menu: a listed key moves on with its answer; otherwise retry, and after
     MAX_TRIES move on with the default answer."""
     if digits in options:
-        return _go(replace(state, **options[digits]), then)
-    if state.tries + 1 >= MAX_TRIES:
-        return _go(replace(state, **default), then)
-    return _retry(state, "no_input" if not digits else "wrong_key")
+        return Decision(step=then, answers=options[digits])
+    if exhausted:
+        return Decision(step=then, answers=default)
+    return _apology(digits)
 
 
-def _go(state: State, step: Step) -> Turn:
-    moved = replace(state, step=step, tries=0)
-    return Turn(moved, _menu_phrases(moved), _menu(moved))
-
-
-def _retry(state: State, reason: str) -> Turn:
-    again = replace(state, tries=state.tries + 1)
-    if state.step is Step.LANGUAGE:  # the language is not known yet: apologise in both
-        say: tuple[Phrase, ...] = (
-            Phrase(reason, language="en"),
-            Phrase(reason, language="es"),
-        )
-    else:
-        say = (Phrase(reason),)
-    return Turn(again, say + _menu_phrases(again), _menu(again))
-
-
-def _finish(state: State, finish: Finish) -> Turn:
-    ended = replace(state, step=Step.END, tries=0, outcome=finish.value)
-    return Turn(ended, (), finish=finish)
+def _apology(digits: str) -> Decision:
+    return Decision(apology="no_input" if not digits else "wrong_key")
 
 
 def _menu(state: State) -> Menu:
