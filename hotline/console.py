@@ -22,18 +22,21 @@ from hotline.services import get_redis, get_settings, services
 from routing import dispositions, supervision
 from routing.counselors import (
     Counselor,
+    CounselorStatus,
     get_counselor,
     make_available,
     make_offline,
 )
 from routing.leads import lead_attempts
-from routing.reservation import ReservationState
+from routing.reservation import CALLER_LEG, ReservationState
 from workers.jobs import request_match, schedule_requeue
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 #: Reasons offered for a break (a break is offline with one of them).
 BREAK_REASONS = supervision.BREAK_REASONS
+#: Statuses in which the counselor's state changes by itself (the call decides).
+BUSY = (CounselorStatus.RESERVED.value, CounselorStatus.ON_CALL.value)
 
 
 def _counselor() -> Counselor | None:
@@ -46,14 +49,46 @@ def _version(*parts: Any) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
+#: What the console says about a callback in progress, by phase: the state's name (the
+#: state box) and the sentence on the callback card. One wording for both boxes.
+PHASES = {
+    "ringing": ("Phone ringing", "Your phone is ringing: answer and press 1 to accept."),
+    "calling": ("Calling the caller", "Calling the caller now…"),
+    "on_call": ("On a call", "You are on the call with this caller."),
+}
+
+
+def call_phase(reservation_state: str) -> str:
+    """The console's phase of a live callback: ringing (not taken yet), calling (the
+    caller's phone rings or is being screened), or on the call (bridged)."""
+    if reservation_state == ReservationState.BRIDGED:
+        return "on_call"
+    if reservation_state in CALLER_LEG:
+        return "calling"
+    return "ringing"
+
+
 def _state_context(counselor: Counselor) -> dict[str, Any]:
     now = time.time()
+    r = get_redis()
+    live = supervision.current_call(r, counselor)
+    shown = supervision.shown_state(counselor)
+    phase = call_phase(live.reservation.state) if live is not None else ""
+    # Wrap-up ends with the disposition: "Available" does not apply while one is owed.
+    owed = counselor.status == CounselorStatus.WRAP_UP.value and (
+        supervision.call_to_disposition(r, counselor, now) is not None
+    )
     return {
         "counselor": counselor,
-        "shown_state": supervision.shown_state(counselor),
+        "shown_state": phase or shown,
+        "state_label": PHASES[phase][0] if phase else None,
+        "busy": bool(phase) or counselor.status in BUSY,
+        "disposition_owed": owed,
         "seconds_in_state": supervision.time_in_state(counselor, now),
         "break_reasons": BREAK_REASONS,
-        "state_version": _version(counselor.status, counselor.status_reason, counselor.updated_at),
+        "state_version": _version(
+            counselor.status, counselor.status_reason, counselor.updated_at, phase, owed
+        ),
     }
 
 
@@ -70,6 +105,9 @@ def _call_context(counselor: Counselor) -> dict[str, Any]:
         lead["shown_phone"] = live.lead.phone if on_the_call else lead["phone"]
         lead["on_the_call"] = on_the_call
         lead["reservation_state"] = live.reservation.state
+        lead["reservation_id"] = live.reservation.id
+        lead["phase"] = call_phase(live.reservation.state)
+        lead["phase_text"] = PHASES[lead["phase"]][1]
         lead["earlier_attempts"] = [
             a for a in lead_attempts(r, live.lead.id) if a.get("reservation") != live.reservation.id
         ]
@@ -138,7 +176,11 @@ def change_state() -> Response:
     r = get_redis()
     wanted = request.form.get("state", "")
     if wanted == "available":
-        if make_available(r, counselor):
+        if counselor.status == CounselorStatus.WRAP_UP.value and supervision.call_to_disposition(
+            r, counselor
+        ):
+            flash("Save how the call ended first: that ends your wrap-up.", "error")
+        elif make_available(r, counselor):
             request_match(services())  # someone may be waiting for exactly this counselor
             flash("You are available for callbacks.", "success")
         else:

@@ -276,3 +276,75 @@ def test_an_earlier_call_waits_for_its_disposition_behind_a_new_one(
     dispose(auth, client, first.id, value="admitted_to_intake")
     assert "disposition-form" not in call_box(client)
     assert dispositions.get(r, first.id)["value"] == "admitted_to_intake"
+
+
+def button(box: str, button_id: str) -> str:
+    """The opening tag of a button in a fragment."""
+    match = re.search(r'<button[^>]*id="' + button_id + r'"[^>]*>', box)
+    assert match, button_id
+    return match.group(0)
+
+
+def test_one_wording_for_each_phase_of_a_callback_and_buttons_that_match(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis, settings: Settings
+) -> None:
+    from routing import callbacks
+
+    _, lead, rid = offered_call(auth, floor)
+    phases = []
+
+    def seen() -> tuple[str, str]:
+        state, call = state_box(client), call_box(client)
+        words = re.search(r'id="call-phase">([^<]+)<', call)
+        assert words
+        for name in ("go-available", "go-offline", "go-break"):
+            assert "disabled" in button(state, name)  # the call decides the state now
+        return my_state(client), words.group(1)
+
+    phases.append(seen())
+    callbacks.call_placed(r, settings, rid, "CA" + "1" * 32)
+    assert callbacks.counselor_answered(r, settings, rid, "human")
+    phases.append(seen())
+    assert callbacks.accept(r, settings, rid)  # pressed 1: the caller's phone rings
+    phases.append(seen())
+    assert callbacks.caller_answered(r, settings, rid, "CA" + "2" * 32)
+    callbacks.machine_detected(r, rid, "human")
+    assert callbacks.screen(r, settings, rid, None) is callbacks.Screen.BRIDGE
+    phases.append(seen())
+    assert phases == [
+        ("Phone ringing", "Your phone is ringing: answer and press 1 to accept."),
+        ("Phone ringing", "Your phone is ringing: answer and press 1 to accept."),
+        ("Calling the caller", "Calling the caller now…"),
+        ("On a call", "You are on the call with this caller."),
+    ]
+    assert f'data-lead="{lead.id}"' in call_box(client)
+
+
+def test_available_does_not_apply_during_wrap_up_until_the_disposition(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    user, lead = finished_call(auth, floor)
+    state = state_box(client)
+    assert my_state(client) == "Wrap-up"
+    assert "disabled" in button(state, "go-available")
+    assert "disabled" not in button(state, "go-offline")  # a counselor may still leave
+    assert "save how the call ended" in state
+    page = post_state(auth, client, "available")
+    assert page.status_code == 302
+    assert get_counselor(r, user.counselor_id).status == "wrap_up"  # type: ignore[union-attr]
+    assert "Save how the call ended first" in client.get("/console/").get_data(as_text=True)
+    dispose(auth, client, lead.id, value="referred")
+    state = state_box(client)
+    assert my_state(client) == "Available"
+    assert "disabled" in button(state, "go-available")  # already available
+    assert "disabled" not in button(state, "go-offline")
+
+
+def test_offline_is_not_offered_to_someone_already_offline(
+    auth: AuthActions, client: FlaskClient
+) -> None:
+    auth.as_role("counselor")
+    state = state_box(client)
+    assert "disabled" in button(state, "go-offline")
+    assert "disabled" not in button(state, "go-available")
+    assert "disabled" not in button(state, "go-break")
