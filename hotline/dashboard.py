@@ -128,6 +128,7 @@ VOLATILE = {
     "idle_seconds",
     "longest_wait_seconds",
     "due_in_seconds",
+    "since_seconds",
     "today",
 }
 

@@ -34,8 +34,8 @@ from routing.counselors import (
 )
 from routing.errors import ActionRefused, CounselorError
 from routing.leads import Lead, LeadStatus, get_lead, record_event, set_status
-from routing.phones import InvalidNumber, parse_number
-from routing.reservation import Reservation, ReservationState, get_reservation
+from routing.phones import InvalidNumber, mask, parse_number
+from routing.reservation import ACTIVE, Reservation, ReservationState, get_reservation
 from settings import Settings
 
 #: Reservations looked back through to find a counselor's last call (a shift's worth).
@@ -93,6 +93,49 @@ def scheduled_leads(r: Redis, limit: int = 100) -> list[tuple[Lead, float]]:
     return [(Lead.from_redis(d), at) for (_, at), d in found if d]
 
 
+#: Counselor statuses of people at work now: taking callbacks, on one, or wrapping one up.
+WORKING = (
+    CounselorStatus.AVAILABLE.value,
+    CounselorStatus.MISSED.value,
+    CounselorStatus.RESERVED.value,
+    CounselorStatus.ON_CALL.value,
+    CounselorStatus.WRAP_UP.value,
+)
+
+
+def calls_of(r: Redis, rows: list[dict[str, Any]], now: float) -> None:
+    """Add to each dashboard row of a counselor holding a reservation the callback it is
+    on ("call": lead id, masked number, state, seconds on it), in one round trip each way."""
+    holding = [row for row in rows if row.get("reservation")]
+    if not holding:
+        return
+    pipe = r.pipeline(transaction=False)
+    for row in holding:
+        pipe.hmget(
+            keys.RESERVATION.format(row["reservation"]),
+            ["lead_id", "state", "created_at", "bridged_at"],
+        )
+    reservations = pipe.execute()
+    pipe = r.pipeline(transaction=False)
+    for lead_id, *_ in reservations:
+        pipe.hget(keys.LEAD.format(lead_id or "-"), "phone")
+    phones = pipe.execute()
+    for row, (lead_id, state, created, bridged), phone in zip(
+        holding, reservations, phones, strict=True
+    ):
+        if not lead_id or state not in ACTIVE:
+            continue
+        on_the_call = state == ReservationState.BRIDGED
+        since = float(bridged or 0) if on_the_call else float(created or 0)
+        row["call"] = {
+            "lead_id": lead_id,
+            "phone": mask(phone or ""),
+            "state": state,
+            "on_the_call": on_the_call,
+            "since_seconds": max(0, int(now - since)) if since else 0,
+        }
+
+
 def snapshot(r: Redis, settings: Settings, now: float | None = None) -> dict[str, Any]:
     """Everything the live dashboard shows (routing.queue.snapshot plus time in state,
     the estimate for a new caller and the scheduled callbacks), numbers masked."""
@@ -105,16 +148,22 @@ def snapshot(r: Redis, settings: Settings, now: float | None = None) -> dict[str
             -c["seconds_in_state"],
         ),
     )
+    calls_of(r, counselors, now)
     by_state: dict[str, int] = {}
     for c in counselors:
         by_state[c["shown_state"]] = by_state.get(c["shown_state"], 0) + 1
     waiting_now = base["stats"]["waiting"]
+    # Nobody available or on a call: no estimate can be honest, so none is given.
+    working = sum(1 for c in counselors if c["status"] in WORKING)
     return {
         "now": now,
         "waiting": base["waiting"],
         "waiting_count": waiting_now,
         "longest_wait_seconds": base["stats"]["longest_wait_seconds"],
-        "estimated_wait_seconds": queue.estimate_wait_seconds(r, waiting_now + 1),
+        "estimated_wait_seconds": (
+            queue.estimate_wait_seconds(r, waiting_now + 1) if working else None
+        ),
+        "counselors_working": working,
         "in_progress": base["stats"]["reserved"],
         "scheduled": [
             {**lead.public(now), "due_at": at, "due_in_seconds": max(0, int(at - now))}

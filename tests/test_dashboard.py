@@ -4,6 +4,7 @@ through a supervisor's session."""
 from __future__ import annotations
 
 import re
+import time
 from xml.etree import ElementTree
 
 import pytest
@@ -14,6 +15,7 @@ from hotline import audit
 from routing import keys
 from routing.counselors import get_counselor
 from routing.leads import get_lead, lead_events
+from routing.phones import mask
 from tests.conftest import API_TOKEN, AuthActions, Floor
 
 
@@ -37,7 +39,7 @@ def test_live_floor_lists_waiting_callbacks_in_order_with_their_details(
     assert data["waiting"][1]["insurance"] == "medicaid"
     assert data["waiting_count"] == 2
     assert data["longest_wait_seconds"] >= 300
-    assert data["estimated_wait_seconds"] > 0
+    assert data["estimated_wait_seconds"] is None  # Dana is offline: nobody to call back
     assert data["counselors"][0]["name"] == "Dana"
     assert data["counselors"][0]["shown_state"] == "offline"
     assert "seconds_in_state" in data["counselors"][0]
@@ -310,3 +312,51 @@ def test_an_account_level_twilio_error_shows_a_red_banner_with_what_to_do(
     assert trouble["code"] == 21210 and trouble["paused"] is True
     account.clear(r)
     assert client.get("/dashboard/live.json").get_json()["account_trouble"] is None
+
+
+def estimate_card(client: FlaskClient) -> str:
+    html = client.get("/dashboard/live").get_data(as_text=True)
+    card = re.search(r'<div class="number" id="estimate">(.*?)</div>', html, re.S)
+    assert card
+    return re.sub(r"<[^>]+>", " ", card.group(1))
+
+
+def test_no_estimate_is_given_while_nobody_can_call_back(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    auth.as_role("supervisor")
+    floor.caller_waiting()
+    assert "no counselor is available or on a call" in estimate_card(client)
+    dana = floor.counselor("Dana", available=False)
+    assert "No one" in estimate_card(client)  # offline counts for nothing
+    from routing.counselors import make_available
+
+    make_available(r, dana)
+    card = estimate_card(client)
+    assert "estimated wait for a new caller" in card and "No one" not in card
+    assert client.get("/dashboard/live.json").get_json()["estimated_wait_seconds"] >= 60
+
+
+def test_a_counselor_on_a_call_shows_which_callback_and_for_how_long(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    auth.as_role("supervisor")
+    lead = floor.caller_waiting()
+    dana = floor.counselor("Dana")
+    [rid] = floor.offer()
+    html = client.get("/dashboard/live").get_data(as_text=True)
+    cell = re.search(rf'id="call-of-{dana.id}">(.*?)</span></small></span>', html, re.S)
+    assert cell and lead.id in cell.group(1) and "being placed" in cell.group(1)
+    floor.bridge(rid)
+    r.hset(keys.RESERVATION.format(rid), "bridged_at", time.time() - 125)
+    html = client.get("/dashboard/live").get_data(as_text=True)
+    cell = re.search(rf'id="call-of-{dana.id}">(.*?)</span></small></span>', html, re.S)
+    assert cell
+    text = cell.group(1)
+    assert lead.id in text and f"/dashboard/leads/{lead.id}" in text
+    assert "on the call for" in text and "2 min 05 s" in text
+    assert mask(lead.phone) in text and lead.phone not in text
+    [row] = client.get("/dashboard/live.json").get_json()["counselors"]
+    assert row["call"]["lead_id"] == lead.id and row["call"]["on_the_call"] is True
+    floor.hang_up(rid)
+    assert f'id="call-of-{dana.id}"' not in client.get("/dashboard/live").get_data(as_text=True)
