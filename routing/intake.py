@@ -31,14 +31,15 @@ from redis import Redis
 from redis.exceptions import WatchError
 
 from routing import dispositions, keys, queue, stats
-from routing.counselors import phones
 from routing.ivr import (
+    Decision,
     Finish,
     Phrase,
     State,
     Step,
     Turn,
-    advance,
+    decide,
+    render,
     replay,
     restart,
     start,
@@ -47,9 +48,11 @@ from routing.ivr import (
 from routing.ivr_sessions import (
     LEAD_PREFIX,
     SESSION_TTL,
+    condition,
     load_session,
     save_session,
     session_pairs,
+    step_session,
 )
 from routing.leads import (
     PENDING_STATUSES,
@@ -113,34 +116,53 @@ def answer_step(
     digits: str | None,
     caller_id: str | None,
 ) -> Turn:
-    """The caller's answer to ``step``; finishing work (queueing, cancelling) is done here."""
-    loaded = load_session(r, call_sid)
-    if loaded is None:  # no session: start over politely (never an error for the caller)
+    """The caller's answer to ``step``; finishing work (queueing, cancelling) is done here.
+    One round trip for the step itself (routing.ivr_sessions.step_session)."""
+    decisions, check = _decisions(settings, step, digits)
+    stepped = step_session(r, call_sid, step, decisions, never_call_check=check)
+    if stepped is None:  # no session: start over politely (never an error for the caller)
         log.info("call %s: no IVR session at step %s, restarting", call_sid, step)
         return _open(r, settings, call_sid, caller_id, restarted=True)
-    lead_id, state = loaded
-    read = None
-    if state.step.value != step:
+    if stepped.condition is None:
         # A repeated or late request for a step the caller has left: say where they are
         # (after the end, the same ending again).
-        turn = replay(state)
+        turn = replay(stepped.state)
     else:
-        never_call = _never_call(r, settings) if state.step is Step.ENTER_NUMBER else frozenset()
-        turn = advance(state, digits, never_call=never_call)
-        # A step that queues the lead reads it in the same round trip as the save.
-        read = save_session(
-            r, call_sid, lead_id, turn.state, read_lead=turn.finish is Finish.COMPLETE
-        )
+        turn = render(stepped.state, decisions[stepped.condition])
     if turn.finish is not None:
-        turn = _finish(r, settings, lead_id, turn, read)
+        turn = _finish(r, settings, stepped.lead_id, turn, stepped.lead)
     return turn
 
 
-def _never_call(r: Redis, settings: Settings) -> frozenset[str]:
-    """Numbers a caller may not key in as theirs: the hotline's own, the callbacks' caller
-    ID and every active counselor's (a callback there would ring the hotline or a counselor
-    instead of the caller)."""
-    return frozenset({settings.hotline_number, settings.callback_from, *phones(r).values()})
+def _decisions(
+    settings: Settings, step: str, digits: str | None
+) -> tuple[dict[str, Decision], str]:
+    """What ``digits`` do at ``step`` in each state that matters (routing.ivr.decide), by
+    condition, and a keyed number the script looks for among the counselors' phones ('' if
+    none). None for what is not a menu: the request is answered as a stale one."""
+    try:
+        at = Step(step)
+    except ValueError:
+        return {}, ""
+    if at is Step.END:
+        return {}, ""
+    # The hotline's own numbers are known here; the counselors' are checked in the script.
+    ours = frozenset({settings.hotline_number, settings.callback_from})
+    decisions: dict[str, Decision] = {}
+    check = ""
+    for last_try in (False, True):
+        for has_phone in (False, True):
+            plain = decide(at, digits, exhausted=last_try, has_phone=has_phone, never_call=ours)
+            theirs = plain
+            keyed = plain.answers.get("phone", "") if at is Step.ENTER_NUMBER else ""
+            if keyed:  # a counselor's number is never a caller's callback number
+                check = keyed
+                theirs = decide(
+                    at, digits, exhausted=last_try, has_phone=has_phone, never_call=ours | {keyed}
+                )
+            decisions[condition(last_try=last_try, has_phone=has_phone)] = plain
+            decisions[condition(last_try=last_try, has_phone=has_phone, counselors=True)] = theirs
+    return decisions, check
 
 
 def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) -> Lead | None:

@@ -1,16 +1,24 @@
 """An inbound call's IVR session: its step, tries and answers in an expiring hash per
-CallSid (``IVR_SESSION``), read and written in one round trip each; the caller's number is
-kept only in the lead hash."""
+CallSid (``IVR_SESSION``); the caller's number is kept only in the lead hash.
+
+A menu step is one round trip (:func:`step_session`): the caller's keys are decided on in
+Python for each combination of the few facts of the state a decision depends on
+(routing.ivr.decide), and one script reads the session, applies the decision that fits and
+writes it. The transitions stay in the pure state machine; the script only picks.
+"""
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 from redis import Redis
 
 from routing import keys
-from routing.ivr import State, Step
+from routing.ivr import MAX_TRIES, Decision, Finish, State, Step
 from routing.leads import LeadStatus
 from routing.scripts import flat_pairs, run_script
 
@@ -30,8 +38,15 @@ def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
         return None
     flat, phone = loaded
     data = pairs_to_dict(flat)
+    state = session_state(data, phone)
+    return None if state is None else (data["lead_id"], state)
+
+
+def session_state(data: dict[str, str], phone: str) -> State | None:
+    """The IVR state a session hash holds (``phone``: its lead's number), or None if it was
+    written by another version (the call starts again)."""
     try:
-        state = State(
+        return State(
             step=Step(data.get("step", Step.LANGUAGE.value)),
             language=data.get("language", "en"),
             tries=int(data.get("tries", 0)),
@@ -43,9 +58,97 @@ def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
             place=int(data.get("place", 0)),
             outcome=data.get("outcome", ""),
         )
-    except ValueError:  # a session written by another version: start again
+    except ValueError:
         return None
-    return data["lead_id"], state
+
+
+@dataclass(frozen=True)
+class Stepped:
+    """What :func:`step_session` found and did."""
+
+    lead_id: str
+    #: The state now (after the decision, or as it was for a stale request).
+    state: State
+    #: The condition whose decision was applied; None: the session was at another step (a
+    #: repeated or late request), nothing was written.
+    condition: str | None
+    #: The lead hash after the step, when the decision asked for it.
+    lead: dict[str, str] | None
+
+
+def step_session(
+    r: Redis,
+    call_sid: str,
+    step: str,
+    decisions: Mapping[str, Decision],
+    *,
+    never_call_check: str = "",
+) -> Stepped | None:
+    """Answer one IVR step in one round trip (routing/lua/ivr_step.lua): read the session,
+    apply whichever of ``decisions`` fits the state it holds, write it. ``decisions`` are
+    keyed by :func:`condition`; ``never_call_check``: a keyed number the script looks for
+    among the counselors' phones (the ``c`` of the condition). None: no session."""
+    payload = {cond: _patch(decision) for cond, decision in decisions.items()}
+    stepped = run_script(
+        r,
+        "ivr_step",
+        [keys.IVR_SESSION.format(call_sid), keys.COUNSELORS],
+        [
+            LEAD_PREFIX,
+            step,
+            SESSION_TTL,
+            LeadStatus.INTAKE.value,
+            MAX_TRIES,
+            keys.COUNSELOR.format(""),
+            never_call_check,
+            json.dumps(payload, separators=(",", ":")) if payload else "",
+        ],
+    )
+    if not stepped:
+        return None
+    cond, flat, phone, lead = stepped
+    data = pairs_to_dict(flat)
+    state = session_state(data, phone)
+    if state is None or "lead_id" not in data:
+        return None
+    return Stepped(
+        data["lead_id"],
+        state,
+        None if cond == "stale" else cond,
+        pairs_to_dict(lead) if lead else None,
+    )
+
+
+def condition(*, last_try: bool, has_phone: bool, counselors: bool = False) -> str:
+    """The key of a decision in :func:`step_session`'s table, as the script builds it."""
+    return ("x" if last_try else "-") + ("p" if has_phone else "-") + ("c" if counselors else "-")
+
+
+def _patch(decision: Decision) -> dict[str, Any]:
+    """A decision as the script applies it: the session fields to set, the answers to copy
+    to the lead, whether it only counts a try, whether to read the lead back."""
+    if decision.apology:
+        return {"session": {}, "lead": {}, "count": True}
+    if decision.finish is None and decision.step is None:
+        return {"session": {}, "lead": {}}  # read the menu again: nothing changes
+    session: dict[str, str] = {"tries": "0"}
+    if decision.finish is not None:
+        session |= {"step": Step.END.value, "outcome": decision.finish.value}
+    else:
+        session["step"] = decision.step.value  # type: ignore[union-attr]
+    lead: dict[str, str] = {}
+    for name, value in decision.answers.items():
+        text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        lead[name] = text
+        if name != "phone":  # the number stays in the lead hash
+            session[name] = text
+    if lead:
+        lead["updated_at"] = str(time.time())
+    return {
+        "session": session,
+        "lead": lead,
+        "read": decision.finish is Finish.COMPLETE,
+    }
 
 
 def save_session(

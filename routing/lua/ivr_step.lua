@@ -1,0 +1,64 @@
+-- One IVR step in one round trip: read the call's session, apply the decision the caller's
+-- keys made for the state it is in, write it, and return what the answer needs.
+-- The decisions come from Python (routing.ivr.decide), made before the state was known for
+-- each combination of the facts they depend on; this script picks the one that applies.
+-- KEYS[1] the session hash   KEYS[2] active counselors (set of ids)
+-- ARGV[1] lead hash key prefix   ARGV[2] the step the request answers
+-- ARGV[3] session TTL (s)   ARGV[4] the intake status   ARGV[5] tries per menu
+-- ARGV[6] counselor hash key prefix
+-- ARGV[7] a keyed number to look for among the counselors' phones ('' for none)
+-- ARGV[8] the decisions (JSON, by condition: 'x' last try or '-', 'p' a number so far or
+--   '-', then 'c' the keyed number is a counselor's or '-'), each with 'session' (fields to
+--   set), 'lead' (answers to copy to the lead while it is in intake), 'count' (true: only
+--   count a try) and 'read' (true: return the lead hash); '' for none (a stale step)
+-- Returns false when there is no session, else {condition ('stale' when the session is at
+-- another step: nothing written), the session as it is now (field/value list), the lead's
+-- phone ('' for a pending caller: their menu does not read it), the lead hash when asked}.
+local session = redis.call('HGETALL', KEYS[1])
+local s = {}
+for i = 1, #session, 2 do s[session[i]] = session[i + 1] end
+if not s.lead_id then return false end
+local lead = ARGV[1] .. s.lead_id
+local phone = ''
+if s.pending ~= '1' then phone = redis.call('HGET', lead, 'phone') or '' end
+if s.step ~= ARGV[2] or ARGV[8] == '' then return {'stale', session, phone, false} end
+
+local condition = (tonumber(s.tries or '0') + 1 >= tonumber(ARGV[5]) and 'x' or '-')
+  .. (phone ~= '' and 'p' or '-')
+local theirs = false
+if ARGV[7] ~= '' then
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    if redis.call('HGET', ARGV[6] .. id, 'phone') == ARGV[7] then
+      theirs = true
+      break
+    end
+  end
+end
+condition = condition .. (theirs and 'c' or '-')
+local decision = cjson.decode(ARGV[8])[condition]
+
+if decision.count then
+  redis.call('HINCRBY', KEYS[1], 'tries', 1)
+else
+  local set = {}
+  for field, value in pairs(decision.session) do
+    set[#set + 1] = field
+    set[#set + 1] = value
+  end
+  if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local answers = {}
+for field, value in pairs(decision.lead) do
+  answers[#answers + 1] = field
+  answers[#answers + 1] = value
+end
+if #answers > 0 and redis.call('HGET', lead, 'status') == ARGV[4] then
+  redis.call('HSET', lead, unpack(answers))
+end
+-- The menu after reads the number as the caller now gave it (even if a late request no
+-- longer changes the lead).
+if decision.lead.phone ~= nil then phone = decision.lead.phone end
+local read = false
+if decision.read then read = redis.call('HGETALL', lead) end
+return {condition, redis.call('HGETALL', KEYS[1]), phone, read}
