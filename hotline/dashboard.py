@@ -36,9 +36,9 @@ from flask_login import current_user
 from hotline import audit
 from hotline.auth import safe_next, supervisor_required
 from hotline.services import get_redis, get_settings, services
-from routing import dispositions, reports, supervision
-from routing.counselors import get_counselor
-from routing.leads import INSURANCE, LANGUAGES, get_lead, lead_attempts, lead_events
+from routing import dispositions, history, keys, reports, supervision
+from routing.counselors import get_counselor, list_counselors
+from routing.leads import INSURANCE, LANGUAGES, LeadStatus, get_lead, lead_attempts, lead_events
 from workers.jobs import request_match
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -284,6 +284,47 @@ def lead_detail(lead_id: str) -> Any:
         disposition=dispositions.get(r, lead_id),
         audit_entries=audit.entries(r, lead_id=lead_id, count=20),
     )
+
+
+# --- History ----------------------------------------------------------------------------
+
+
+@bp.get("/history")
+@supervisor_required
+def history_page() -> Any:
+    """Past callbacks, searchable and paged by creation time (each row opens the lead's
+    page, which audits the reading)."""
+    r = get_redis()
+    args = {k: request.args.get(k, "").strip() for k in history.FIELDS}
+    error = None
+    page = history.Page()
+    try:
+        wanted = history.Search.parse(args)
+        raw_before = request.args.get("before", "")
+        before = float(raw_before) if raw_before else None
+    except (history.SearchError, ValueError) as exc:
+        error = str(exc) if isinstance(exc, history.SearchError) else "before: not a time"
+    else:
+        page = history.search(r, wanted, get_settings().report_time_zone, before=before)
+    counselors = list_counselors(r)
+    names = {c.id: c.name for c in counselors}
+    missing = sorted({cid for row in page.rows for cid in row["counselor_ids"]} - set(names))
+    if missing:  # retired counselors are off the list but still named in histories
+        pipe = r.pipeline(transaction=False)
+        for cid in missing:
+            pipe.hget(keys.COUNSELOR.format(cid), "name")
+        names.update({cid: n or cid for cid, n in zip(missing, pipe.execute(), strict=True)})
+    return render_template(
+        "history.html",
+        args=args,
+        query={k: v for k, v in args.items() if v},
+        page=page,
+        error=error,
+        counselors=counselors,
+        counselor_names=names,
+        statuses=[s.value for s in LeadStatus],
+        newer=bool(request.args.get("before")),
+    ), (400 if error else 200)
 
 
 # --- Reports ----------------------------------------------------------------------------

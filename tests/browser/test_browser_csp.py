@@ -20,7 +20,14 @@ def test_pages_run_under_the_content_security_policy(browser: Any, site: Site) -
     )
     try:
         site.sign_in(page, "ada")
-        for path in ("/dashboard/", "/dashboard/reports", "/admin/", "/admin/audit", "/try-it"):
+        for path in (
+            "/dashboard/",
+            "/dashboard/history",
+            "/dashboard/reports",
+            "/admin/",
+            "/admin/audit",
+            "/try-it",
+        ):
             page.goto(site.base + path)
             page.wait_for_load_state("networkidle")
     finally:
