@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -22,6 +22,7 @@ from redis import Redis
 from routing import keys, stats
 from routing.dispositions import DISPOSITION_PREFIX, Disposition, counter_name
 from routing.leads import LeadStatus
+from routing.reservation import ReservationState
 
 #: The most days one report may span (keeps a request's Redis work bounded).
 MAX_DAYS = 92
@@ -62,6 +63,74 @@ class HourRow:
 
 
 @dataclass(frozen=True)
+class Offer:
+    """One callback offered to a counselor (a reservation), as the report needs it."""
+
+    counselor_id: str
+    lead_id: str
+    state: str
+    created_at: float
+    bridged_at: float = 0.0
+    ended_at: float = 0.0
+
+    @property
+    def handle_seconds(self) -> float | None:
+        """Talk time of a connected callback: from the bridge to the end of the call."""
+        if self.state != ReservationState.CONNECTED or not self.bridged_at or not self.ended_at:
+            return None
+        return max(0.0, self.ended_at - self.bridged_at)
+
+
+@dataclass(frozen=True)
+class CounselorFigures:
+    """One counselor's work in the span."""
+
+    counselor_id: str
+    name: str
+    offers: int = 0
+    #: Callbacks connected (bridged to the caller).
+    taken: int = 0
+    #: Offers the counselor did not take (no answer, declined, hung up before the bridge).
+    missed: int = 0
+    median_handle_seconds: float | None = None
+    total_handle_seconds: float = 0.0
+    dispositions: dict[str, int] = field(default_factory=dict)
+
+
+def by_counselor(
+    offers: Iterable[Offer],
+    dispositions: dict[str, tuple[str, str]],
+    names: dict[str, str],
+) -> list[CounselorFigures]:
+    """Figures per counselor from their offers; ``dispositions``: lead id -> (value,
+    counselor id) of the recorded outcome. Busiest first."""
+    grouped: dict[str, list[Offer]] = {}
+    for offer in offers:
+        grouped.setdefault(offer.counselor_id, []).append(offer)
+    out = []
+    for cid, theirs in grouped.items():
+        handle = [t for o in theirs if (t := o.handle_seconds) is not None]
+        counted: dict[str, int] = {}
+        for o in theirs:
+            value, by = dispositions.get(o.lead_id, ("", ""))
+            if o.state == ReservationState.CONNECTED and value and by == cid:
+                counted[value] = counted.get(value, 0) + 1
+        out.append(
+            CounselorFigures(
+                counselor_id=cid,
+                name=names.get(cid) or cid,
+                offers=len(theirs),
+                taken=sum(o.state == ReservationState.CONNECTED for o in theirs),
+                missed=sum(o.state == ReservationState.MISSED for o in theirs),
+                median_handle_seconds=median(handle),
+                total_handle_seconds=sum(handle),
+                dispositions=dict(sorted(counted.items())),
+            )
+        )
+    return sorted(out, key=lambda f: (-f.taken, -f.offers, f.name))
+
+
+@dataclass(frozen=True)
 class Report:
     """Numbers for a span of days (one day for "today")."""
 
@@ -81,6 +150,8 @@ class Report:
     by_day: list[dict[str, Any]] = field(default_factory=list)
     #: How calls ended, as counselors recorded it: disposition value -> count.
     dispositions: dict[str, int] = field(default_factory=dict)
+    #: Each counselor's offers, callbacks taken, missed offers, handle time, dispositions.
+    by_counselor: list[CounselorFigures] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -100,6 +171,7 @@ class Report:
             "by_hour": [h.__dict__ for h in self.by_hour],
             "by_day": self.by_day,
             "dispositions": self.dispositions,
+            "by_counselor": [f.__dict__ for f in self.by_counselor],
         }
 
 
@@ -337,11 +409,76 @@ def load_counters(r: Redis, first_day: date, last_day: date) -> dict[date, dict[
     }
 
 
+#: The most reservations one report reads back through (a quarter of a busy floor).
+MAX_OFFERS = 60000
+
+
+def load_offers(
+    r: Redis, first_day: date, last_day: date, zone: tzinfo, limit: int = MAX_OFFERS
+) -> list[Offer]:
+    """Every reservation made in the span (days in ``zone``).
+
+    Reservation ids are minted in order, so this reads back from the newest one, a
+    pipeline of 500 at a time, until one was made before the span (or ``limit`` were read).
+    """
+    start = datetime.combine(first_day, time(0), zone).timestamp()
+    end = datetime.combine(last_day + timedelta(days=1), time(0), zone).timestamp()
+    last = int(r.get(keys.RESERVATION_SEQ) or 0)
+    floor = max(0, last - limit)
+    out: list[Offer] = []
+    fields = ["counselor_id", "lead_id", "state", "created_at", "bridged_at", "updated_at"]
+    for top in range(last, floor, -500):
+        ids = [f"R{n:06d}" for n in range(top, max(floor, top - 500), -1)]
+        pipe = r.pipeline(transaction=False)
+        for rid in ids:
+            pipe.hmget(keys.RESERVATION.format(rid), fields)
+        older = False
+        for cid, lead_id, state, created, bridged, updated in pipe.execute():
+            if not cid or not created:
+                continue
+            at = float(created)
+            if at < start:
+                older = True
+                continue
+            if at < end:
+                out.append(
+                    Offer(
+                        cid,
+                        lead_id or "",
+                        state or "",
+                        at,
+                        float(bridged or 0),
+                        float(updated or 0),
+                    )
+                )
+        if older:
+            break
+    return out
+
+
+def load_by_counselor(r: Redis, offers: Sequence[Offer]) -> list[CounselorFigures]:
+    """Per-counselor figures of ``offers``, with the counselors' names and dispositions."""
+    connected = sorted({o.lead_id for o in offers if o.state == ReservationState.CONNECTED})
+    counselor_ids = sorted({o.counselor_id for o in offers})
+    pipe = r.pipeline(transaction=False)
+    for lead_id in connected:
+        pipe.hmget(keys.LEAD_DISPOSITION.format(lead_id), ["value", "counselor_id"])
+    for cid in counselor_ids:
+        pipe.hget(keys.COUNSELOR.format(cid), "name")
+    found = pipe.execute()
+    dispositions = {
+        lead_id: (value or "", by or "")
+        for lead_id, (value, by) in zip(connected, found[: len(connected)], strict=True)
+    }
+    names = dict(zip(counselor_ids, found[len(connected) :], strict=True))
+    return by_counselor(offers, dispositions, names)
+
+
 def report(
     r: Redis, first_day: date, last_day: date, target_seconds: int, now: float, zone: tzinfo
 ) -> Report:
     """Read the span (days in ``zone``) from Redis and build its Report."""
-    return build_report(
+    built = build_report(
         first_day,
         last_day,
         load_counters(r, first_day, last_day),
@@ -350,6 +487,8 @@ def report(
         now,
         zone,
     )
+    offers = load_offers(r, first_day, last_day, zone)
+    return replace(built, by_counselor=load_by_counselor(r, offers))
 
 
 def _hour(at: float, zone: tzinfo) -> int:

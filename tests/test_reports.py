@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -173,3 +174,54 @@ def test_the_reports_page_names_its_time_zone(auth: AuthActions, client: FlaskCl
     page = client.get("/dashboard/reports").get_data(as_text=True)
     assert "By hour (America/Los_Angeles)" in page
     assert "(days in America/Los_Angeles)" in page and "UTC" not in page
+
+
+def test_figures_per_counselor_from_their_offers() -> None:
+    from routing.reports import Offer
+
+    offers = [
+        Offer("C1", "L1", "connected", T0, T0 + 30, T0 + 330),
+        Offer("C1", "L2", "connected", T0, T0 + 30, T0 + 130),
+        Offer("C1", "L3", "missed", T0),
+        Offer("C2", "L3", "connected", T0, T0 + 10, T0 + 70),
+        Offer("C2", "L4", "caller_unreached", T0),
+    ]
+    dispositions = {"L1": ("referred", "C1"), "L3": ("admitted_to_intake", "C2")}
+    one, two = reports.by_counselor(offers, dispositions, {"C1": "Dana", "C2": "Lee"})
+    assert (one.name, one.offers, one.taken, one.missed) == ("Dana", 3, 2, 1)
+    assert (one.median_handle_seconds, one.total_handle_seconds) == (200, 400)
+    assert one.dispositions == {"referred": 1}
+    assert (two.name, two.offers, two.taken, two.missed) == ("Lee", 2, 1, 0)
+    assert two.dispositions == {"admitted_to_intake": 1}
+
+
+def test_reports_page_shows_each_counselors_figures(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    from routing import callbacks, dispositions
+    from routing.counselors import end_wrapup
+
+    auth.as_role("supervisor")
+    dana = floor.counselor("Dana")
+    missed = floor.caller_waiting(ago=900)
+    [rid] = floor.offer()
+    callbacks.call_placed(r, floor.settings, rid, "CA" + "1" * 32)
+    callbacks.counselor_leg_ended(r, floor.settings, rid, "no-answer")
+    assert r.hget(f"hotline:reservation:{rid}", "state") == "missed"
+    [rid] = floor.offer()  # the same caller, offered to Dana again
+    floor.bridge(rid)
+    r.hset(f"hotline:reservation:{rid}", "bridged_at", time.time() - 95)
+    floor.hang_up(rid)
+    dispositions.record(r, floor.settings, missed.id, dana.id, "referred")
+    assert end_wrapup(r, dana.id) is not None
+    page = client.get("/dashboard/reports").get_data(as_text=True)
+    row = page.split(f'<tr data-counselor="{dana.id}">')[1].split("</tr>")[0]
+    cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[:4] == ["Dana", "2", "1", "1"]
+    assert cells[4].startswith("1 min 3") and cells[6] == "Referred elsewhere: 1"
+    [figures] = client.get("/dashboard/reports.json").get_json()["by_counselor"]
+    assert (figures["taken"], figures["missed"], figures["dispositions"]) == (
+        1,
+        1,
+        {"referred": 1},
+    )
