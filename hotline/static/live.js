@@ -8,6 +8,14 @@
     if (s < 3600) return Math.floor(s / 60) + " min " + String(s % 60).padStart(2, "0") + " s";
     return Math.floor(s / 3600) + " h " + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + " min";
   }
+  // The time of the last update in the call center's zone (REPORT_TIME_ZONE, like every
+  // other time on these pages), with the zone's name, whatever the browser's own zone.
+  function clockTime(zone) {
+    var options = { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" };
+    if (zone) options.timeZone = zone;
+    try { return new Date().toLocaleTimeString("en-US", options); }
+    catch (e) { return new Date().toLocaleTimeString(); }  // a zone this browser does not know
+  }
   function tick(root, since) {
     var elapsed = (Date.now() - since) / 1000;
     root.querySelectorAll("[data-seconds][data-tick='1']").forEach(function (el) {
@@ -32,7 +40,7 @@
           // Only a change of connection state is announced (role=status), never the clock.
           if (status && status.textContent !== "Live") { status.textContent = "Live"; }
           if (status) status.parentNode.classList.remove("stale");
-          if (clock) clock.textContent = "updated " + new Date().toLocaleTimeString();
+          if (clock) clock.textContent = "updated " + clockTime(clock.dataset.timeZone);
           // The fragment carries a version of what it shows (not of the ticking times or
           // the per-request CSRF token), so an unchanged floor is left alone.
           var m = html.match(/data-version="([^"]*)"/), version = m ? m[1] : html;
