@@ -12,7 +12,7 @@ from hotline import audit, users
 from hotline.auth import admin_required
 from hotline.services import get_redis, get_settings
 from routing import counselors as cs
-from routing import retention
+from routing import retention, supervision
 from routing.counselors import CounselorError, create_counselor, get_counselor, list_counselors
 from routing.leads import INSURANCE, LANGUAGES
 from routing.phones import InvalidNumber, parse_number
@@ -28,11 +28,48 @@ def not_found(_exc: Exception) -> Any:
     ), 404
 
 
+#: Counselors shown on one page of the admin's list.
+COUNSELORS_PER_PAGE = 20
+
+
+def counselor_rows(
+    everyone: list[cs.Counselor], query: str, page: int, per_page: int = COUNSELORS_PER_PAGE
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The admin's counselor table: those matching ``query`` (name, id, language or
+    insurance, any case), one page of them with masked numbers; (rows, page, pages)."""
+    words = query.lower().split()
+
+    def matches(c: cs.Counselor) -> bool:
+        text = " ".join((c.name, c.id, *c.languages, *c.insurance, c.status)).lower()
+        return all(w in text for w in words)
+
+    found = [c for c in everyone if matches(c)]
+    pages = max(1, -(-len(found) // per_page))
+    page = min(max(1, page), pages)
+    rows = [
+        {**c.public(), "shown_state": supervision.shown_state(c)}
+        for c in found[(page - 1) * per_page : page * per_page]
+    ]
+    return rows, page, pages
+
+
 def _page(**extra: Any) -> Any:
     r = get_redis()
+    everyone = list_counselors(r)
+    query = request.args.get("q", "").strip()
+    try:
+        wanted_page = int(request.args.get("page", "1"))
+    except ValueError:
+        wanted_page = 1
+    rows, page, pages = counselor_rows(everyone, query, wanted_page)
     context = {
         "users": users.all_users(r),
-        "counselors": list_counselors(r),
+        "counselors": everyone,
+        "counselor_rows": rows,
+        "counselor_query": query,
+        "counselor_page": page,
+        "counselor_pages": pages,
+        "counselor_names": {c.id: c.name for c in everyone},
         "roles": users.ROLES,
         "languages": LANGUAGES,
         "insurance": INSURANCE,
@@ -171,4 +208,6 @@ def audit_log() -> Any:
     """The newest audit entries (who read or changed which lead), optionally for one lead."""
     lead_id = request.args.get("lead", "").strip()
     entries = audit.entries(get_redis(), lead_id=lead_id or None, count=200)
+    for entry in entries:
+        entry["who_name"] = audit.who_name(entry.get("who", ""))
     return render_template("audit.html", entries=entries, lead_id=lead_id)

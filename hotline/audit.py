@@ -27,6 +27,13 @@ def actor() -> str:
     return "anonymous"
 
 
+def who_name(who: str) -> str:
+    """An entry's actor for people: the username, not ``user:<id>:<username>``."""
+    if who.startswith("user:") and who.count(":") >= 2:
+        return who.split(":", 2)[2]
+    return {"api-token": "API token", "system": "Hotline (automatic)"}.get(who, who)
+
+
 def record(r: Redis, action: str, lead_id: str, who: str | None = None, **detail: str) -> None:
     """Append one entry: ``action`` (read, disposition, remove, move...) on ``lead_id``."""
     entry: dict[str, Any] = {

@@ -171,5 +171,40 @@ def test_audit_log_page(auth: AuthActions, client: FlaskClient, app: object, r: 
     audit.record(r, "read", "L000007", who="user:U0009:sue")
     audit.record(r, "read", "L000008", who="api-token")
     page = client.get("/admin/audit?lead=L000007").get_data(as_text=True)
-    assert "user:U0009:sue" in page and "api-token" not in page
-    assert "api-token" in client.get("/admin/audit").get_data(as_text=True)
+    assert '<td data-label="Who">sue</td>' in page and "U0009" not in page  # by name
+    assert "API token" not in page
+    assert '<td data-label="Who">API token</td>' in client.get("/admin/audit").get_data(
+        as_text=True
+    )
+
+
+def counselor_table(client: FlaskClient, **query: str) -> str:
+    page = client.get("/admin/", query_string=query)
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
+
+
+def test_counselors_are_a_table_with_masked_numbers_search_and_pages(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    from routing.phones import mask
+
+    auth.as_role("admin")
+    luz = floor.counselor("Luz Ortega", languages=("es",), available=False)
+    r.hset(f"hotline:counselor:{luz.id}", "insurance", "ppo,medicaid")
+    dana = floor.counselor("Dana Reyes")
+    page = counselor_table(client)
+    row = page.split(f'<tr data-counselor="{luz.id}">')[1].split("</tr>")[0]
+    assert mask(luz.phone) in row and luz.phone not in page and luz.phone[-4:] not in page
+    assert "ES" in row and "PPO, Medicaid" in row and "Offline" in row
+    assert "Available" in page.split(f'<tr data-counselor="{dana.id}">')[1].split("</tr>")[0]
+    found = counselor_table(client, q="ortega")
+    assert f'data-counselor="{luz.id}"' in found and f'data-counselor="{dana.id}"' not in found
+    assert 'data-counselor="' not in counselor_table(client, q="nobody").split("counselor-q")[1]
+    for n in range(25):
+        floor.counselor(f"Extra {n:02d}", available=False)
+    first = counselor_table(client)
+    assert first.count('<tr data-counselor="') == 20 and "Page 1 of 2" in first
+    second = counselor_table(client, page="2")
+    assert second.count('<tr data-counselor="') == 7 and 'rel="prev"' in second
+    assert counselor_table(client, page="99").count('<tr data-counselor="') == 7
