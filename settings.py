@@ -261,6 +261,10 @@ class Settings:
     hotline_api_token: str = setting(
         "HOTLINE_API_TOKEN", "", _secret(16), required="at least 16 characters"
     )
+    #: Bearer token Prometheus sends to read /metrics (16+ characters; its own, so a scraper
+    #: cannot use the API). Unset: /metrics answers 404, so the floor's numbers are
+    #: readable by nobody until an operator decides who may scrape them.
+    metrics_token: str = setting("METRICS_TOKEN", "", _secret(16))
     #: Flask secret key (sessions, CSRF).
     secret_key: str = setting("SECRET_KEY", "", _secret(16), required="at least 16 characters")
     #: Local window (caller's time zone) for callbacks, "HH:MM-HH:MM".

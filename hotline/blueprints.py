@@ -22,6 +22,10 @@ def all_blueprints() -> list[Blueprint]:
     from hotline import tryit
 
     found.append(tryit.bp)
+    # Issue 11: /metrics for Prometheus.
+    from hotline import metrics
+
+    found.append(metrics.bp)
     return found
 
 
@@ -32,4 +36,8 @@ def all_initialisers() -> list[Callable[[Flask], None]]:
     from hotline import auth
 
     found.append(auth.init_auth)
+    # Issue 11: the webhook latency histogram.
+    from hotline import metrics
+
+    found.append(metrics.init_metrics)
     return found

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from redis import Redis
 
-from routing import keys, stats
+from routing import keys, metrics, stats
 from routing.counselors import Counselor, CounselorStatus, all_idle_keys
 from routing.hours import next_call_time
 from routing.leads import Lead, LeadStatus, history_entry
@@ -131,6 +131,7 @@ def end(
         keys.LEAD_ATTEMPTS.format(res.lead_id),
         keys.COUNSELOR.format(res.counselor_id),
         keys.WRAPUPS,
+        keys.METRICS,
         *all_idle_keys(),
     ]
     args = [
@@ -144,6 +145,7 @@ def end(
         *counselor_args,
         "hold" if hold_phone else move.leg,
         repr(now + (hold_phone or LEG_GRACE_SECONDS)),
+        metrics.CALLBACKS_ENDED.format(ending.value),
     ]
     done = run_script(r, "end_reservation", script_keys, args)
     if not done:

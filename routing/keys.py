@@ -99,3 +99,9 @@ RETENTION_HELD = PREFIX + "retention:held"
 RETENTION_LAST = PREFIX + "retention:last"
 #: String with a TTL: held by the one process purging right now (redis-py Lock).
 RETENTION_LOCK = PREFIX + "retention:lock"
+
+# --- Operations (issue 11) ---------------------------------------------------------------
+#: Hash: lifetime counters for /metrics, written by every process with HINCRBY (fields in
+#: routing.metrics: callbacks placed and ended by outcome, Twilio REST errors by code,
+#: sweep runs and repairs). Never reset, never holds a number or an id.
+METRICS = PREFIX + "metrics"

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from rq import Retry
 
-from routing import account, callbacks, counselors, due, keys, retention
+from routing import account, callbacks, counselors, due, keys, metrics, retention
 from routing.hours import next_call_time
 from routing.leads import LeadStatus, get_lead
 from routing.matching import match
@@ -157,6 +157,8 @@ def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
         done["requeued"] += status == LeadStatus.WAITING.value
     done["matched"] = len(request_match(services))
     done["purged"] = retention.purge(r, settings, now).purged
+    counts = {metrics.SWEEP_REPAIRS.format(kind): done[kind] for kind in metrics.REPAIRS}
+    metrics.incr_many(r, {metrics.SWEEP_RUNS: 1, **counts})
     return done
 
 
@@ -233,6 +235,7 @@ def place_counselor_call(services: Services, reservation_id: str) -> Dialed:
         return _dial_refused(services, reservation_id, guard, exc)
     # Recorded before anything else can fail, so no retry or sweep ever dials again.
     callbacks.call_placed(r, settings, reservation_id, call_sid)
+    metrics.incr(r, metrics.CALLBACKS_PLACED)
     account.clear(r)  # a call went through: any account trouble is over
     log.info("reservation %s: ringing counselor %s", reservation_id, counselor.id)
     return Dialed.DIALED

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
+from datetime import UTC, datetime
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -20,6 +22,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds a worker waits before working again after losing Redis.
 REDIS_RETRY = 1.0
+#: RQ's worker TTL (420 s by default): an idle worker heartbeats every TTL - 15 s (its
+#: blocking pop's timeout), so 60 makes a heartbeat at least every 45 s, which is what
+#: ``hotline worker-ready`` (a container's healthcheck) looks for.
+WORKER_TTL = 60
 
 
 def _sweep_forever(services: Services, stop: threading.Event) -> None:
@@ -56,6 +62,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
                     [services.queue(DIAL_QUEUE), services.queue(DEFAULT_QUEUE)],
                     connection=services.rq_redis,
                     serializer=JSONSerializer,
+                    worker_ttl=WORKER_TTL,
                 )
                 worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
             except (RedisConnectionError, RedisTimeoutError) as exc:
@@ -72,3 +79,20 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
                 return
     finally:
         stop.set()
+
+
+def ready_workers(
+    services: Services, max_age: float, hostname: str | None = None, now: datetime | None = None
+) -> list[str]:
+    """Names of the RQ workers on ``hostname`` (default this host) whose last heartbeat is
+    at most ``max_age`` seconds old: a worker process that is alive and still talks to
+    Redis (``hotline worker-ready``)."""
+    hostname = socket.gethostname() if hostname is None else hostname
+    now = datetime.now(UTC) if now is None else now
+    return sorted(
+        worker.name
+        for worker in Worker.all(connection=services.rq_redis, serializer=JSONSerializer)
+        if worker.hostname == hostname
+        and worker.last_heartbeat is not None
+        and (now - worker.last_heartbeat).total_seconds() <= max_age
+    )

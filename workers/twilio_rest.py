@@ -4,16 +4,23 @@ callback webhooks' URLs are built."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ConnectTimeout
 from requests.exceptions import Timeout as RequestsTimeout
 from twilio.base.exceptions import TwilioRestException
 
+from routing import metrics
 from routing.twilio_errors import Blame, blame_rest
 from settings import Settings
 from workers.services import Services
+
+log = logging.getLogger(__name__)
 
 #: Events the counselor leg reports to its status callback.
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
@@ -35,17 +42,18 @@ def call_counselor(services: Services, reservation_id: str, to: str) -> str:
     if services.twilio is None:
         raise RuntimeError("the worker's services have no twilio client")
     settings = services.settings
-    call = services.twilio.calls.create(
-        to=to,
-        from_=settings.callback_from,
-        url=callback_url(settings, reservation_id, "whisper"),
-        method="POST",
-        status_callback=callback_url(settings, reservation_id, "counselor-status"),
-        status_callback_event=STATUS_EVENTS,
-        status_callback_method="POST",
-        timeout=settings.counselor_ring_seconds,
-        machine_detection="Enable",
-    )
+    with counting_errors(services):
+        call = services.twilio.calls.create(
+            to=to,
+            from_=settings.callback_from,
+            url=callback_url(settings, reservation_id, "whisper"),
+            method="POST",
+            status_callback=callback_url(settings, reservation_id, "counselor-status"),
+            status_callback_event=STATUS_EVENTS,
+            status_callback_method="POST",
+            timeout=settings.counselor_ring_seconds,
+            machine_detection="Enable",
+        )
     return str(call.sid)
 
 
@@ -64,7 +72,8 @@ def fetch_call(services: Services, call_sid: str) -> CallFacts | None:
     if services.twilio is None:
         raise RuntimeError("the worker's services have no twilio client")
     try:
-        call = services.twilio.calls(call_sid).fetch()
+        with counting_errors(services):
+            call = services.twilio.calls(call_sid).fetch()
     except TwilioRestException as exc:
         if exc.status == 404:
             return None
@@ -87,11 +96,41 @@ def end_live_calls_to(services: Services, number: str) -> int:
     if services.twilio is None:
         raise RuntimeError("the worker's services have no twilio client")
     ended = 0
-    for status in LIVE_STATUSES:
-        for call in services.twilio.calls.list(to=number, status=status, page_size=20):
-            services.twilio.calls(call.sid).update(status="completed")
-            ended += 1
+    with counting_errors(services):
+        for status in LIVE_STATUSES:
+            for call in services.twilio.calls.list(to=number, status=status, page_size=20):
+                services.twilio.calls(call.sid).update(status="completed")
+                ended += 1
     return ended
+
+
+def error_label(exc: BaseException) -> str | None:
+    """The metrics label of a failed REST request: Twilio's error code (its HTTP status when
+    it gave none), ``connection`` (nothing reached Twilio) or ``timeout`` (no answer in
+    time); None for an exception that is not a failed request (ours to fix, not Twilio's)."""
+    if isinstance(exc, TwilioRestException):
+        return str(error_code(exc))
+    if isinstance(exc, ConnectTimeout | RequestsConnectionError):
+        return "connection"
+    if isinstance(exc, RequestsTimeout):
+        return "timeout"
+    return None
+
+
+@contextmanager
+def counting_errors(services: Services) -> Iterator[None]:
+    """Count each REST request that fails inside the block (keys.METRICS, by
+    :func:`error_label`), then let the exception go on as it was."""
+    try:
+        yield
+    except Exception as exc:
+        label = error_label(exc)
+        if label is not None:
+            try:
+                metrics.incr(services.redis, metrics.TWILIO_ERRORS.format(label))
+            except RedisError as lost:  # the count is lost; Twilio's error must not be
+                log.warning("Twilio error %s not counted: %s", label, lost)
+        raise
 
 
 def blame(exc: BaseException) -> Blame | None:

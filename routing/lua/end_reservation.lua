@@ -5,7 +5,8 @@
 -- while they still hold it (a late or repeated event never moves someone else's record).
 -- KEYS[1] reservation hash   KEYS[2] leases   KEYS[3] lead hash   KEYS[4] its waiting bucket
 -- KEYS[5] waiting (all)   KEYS[6] due   KEYS[7] lead history   KEYS[8] lead attempts
--- KEYS[9] counselor hash   KEYS[10] wrap-ups   KEYS[11..] every idle set
+-- KEYS[9] counselor hash   KEYS[10] wrap-ups   KEYS[11] metrics counters
+-- KEYS[12..] every idle set
 -- ARGV[1] allowed reservation states (space separated)   ARGV[2] final state   ARGV[3] now
 -- ARGV[4] outcome (the reservation's outcome field)
 -- ARGV[5] lead move: 'queue' (back in line at ARGV[7]), 'due' (due at ARGV[7]), 'none'
@@ -14,16 +15,18 @@
 -- ARGV[9] lead history entry ('' for none)   ARGV[10] attempt entry ('' for none)
 -- ARGV[11] reserved lead status   ARGV[12] counselor statuses that may hold a reservation
 -- ARGV[13] counselor status ('' leaves the counselor alone)   ARGV[14] counselor fields (JSON)
--- ARGV[15] idle sets to join (1-based indexes into KEYS[11..], space separated)
+-- ARGV[15] idle sets to join (1-based indexes into KEYS[12..], space separated)
 -- ARGV[16] idle-since score   ARGV[17] wrap-up end ('' for none)
 -- ARGV[18] leg: 'cap' (busy at most until ARGV[19]), 'close', or 'hold' (busy until
 -- ARGV[19] whatever it was: a call may have been placed that we never heard of)
+-- ARGV[20] the metrics counter of this ending (counted once: only the move that ends it)
 -- Returns {previous state, lead moved (0/1), counselor moved (0/1)} or false.
 local state = current_if(KEYS[1], 'state', ARGV[1], '')
 if not state then return false end
 local rid = redis.call('HGET', KEYS[1], 'id')
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3], 'outcome', ARGV[4])
 redis.call('ZREM', KEYS[2], rid)
+redis.call('HINCRBY', KEYS[11], ARGV[20], 1)
 
 local function set_fields(key, json)
   for field, value in pairs(cjson.decode(json)) do
@@ -66,8 +69,8 @@ if c[1] and ARGV[13] ~= '' and c[3] == rid then
     set_fields(KEYS[9], ARGV[14])
     local join = {}
     for n in string.gmatch(ARGV[15], '%S+') do join[tonumber(n)] = true end
-    for k = 11, #KEYS do
-      if join[k - 10] then
+    for k = 12, #KEYS do
+      if join[k - 11] then
         redis.call('ZADD', KEYS[k], tonumber(ARGV[16]), c[1])
       else
         redis.call('ZREM', KEYS[k], c[1])
