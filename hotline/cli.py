@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 import click
@@ -37,6 +39,7 @@ def web(bind: str | None) -> None:
 
     settings = _settings()
     configure_logging(settings.log_level)
+    metrics_dir, own_metrics_dir = _metrics_dir(settings)
 
     class HotlineWeb(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -52,6 +55,13 @@ def web(bind: str | None) -> None:
             # URL may carry a number however carefully our own URLs avoid one).
             self.cfg.set("loglevel", settings.log_level.lower())
             self.cfg.set("logconfig_dict", logging_config(settings.log_level))
+            # No control socket (gunicornc, gunicorn 24+): nothing here uses it, and its
+            # default place is under $HOME, which the container's user has none of.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
+            self.cfg.set("child_exit", _web_process_exited)
+            if own_metrics_dir:
+                self.cfg.set("on_exit", lambda _: shutil.rmtree(metrics_dir, ignore_errors=True))
 
         def load(self) -> Any:
             from hotline.app import create_app
@@ -59,6 +69,33 @@ def web(bind: str | None) -> None:
             return create_app(settings)
 
     HotlineWeb().run()
+
+
+def _metrics_dir(settings: Settings) -> tuple[str, bool]:
+    """The directory of prometheus_client's multiprocess mode for this server's processes
+    (hotline.metrics), and whether it is ours to remove at exit: PROMETHEUS_MULTIPROC_DIR
+    if the operator set it, else a fresh one under the var directory (the system's
+    temporary directory if that is not writable). Set in the environment before gunicorn
+    forks and before anything imports prometheus_client, which reads it once."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        return given, False
+    try:
+        parent = settings.var_dir / "metrics"
+        parent.mkdir(parents=True, exist_ok=True)
+        made = tempfile.mkdtemp(prefix="web-", dir=parent)
+    except OSError:
+        made = tempfile.mkdtemp(prefix="hotline-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made, True
+
+
+def _web_process_exited(server: Any, worker: Any) -> None:
+    """gunicorn's child_exit hook: tell prometheus_client a web process is gone (its
+    samples still count; its live gauges, if any, no longer do)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 @main.command()
@@ -70,6 +107,35 @@ def worker(burst: bool) -> None:
     settings = _settings()
     configure_logging(settings.log_level)
     run_worker(settings, burst=burst)
+
+
+@main.command("worker-ready")
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds since a worker's last heartbeat (default: the worker TTL, 60; an idle "
+    "worker heartbeats every 45 s).",
+)
+@click.option("--hostname", default=None, help="Whose workers (default: this host's name).")
+def worker_ready(max_age: float | None, hostname: str | None) -> None:
+    """Exit 0 if a `hotline worker` on this host heartbeated to RQ lately, else 1 (the
+    compose worker's healthcheck)."""
+    from redis.exceptions import RedisError
+
+    from workers.runner import WORKER_TTL, ready_workers
+    from workers.services import build_services
+
+    services = build_services(_settings())
+    try:
+        ready = ready_workers(services, max_age or WORKER_TTL, hostname)
+    except RedisError as exc:
+        click.echo(f"not ready: Redis: {type(exc).__name__}", err=True)
+        sys.exit(1)
+    if not ready:
+        click.echo("not ready: no worker here heartbeated lately", err=True)
+        sys.exit(1)
+    click.echo(f"ready: {', '.join(ready)}")
 
 
 @main.command()
