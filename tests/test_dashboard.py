@@ -360,3 +360,32 @@ def test_a_counselor_on_a_call_shows_which_callback_and_for_how_long(
     assert row["call"]["lead_id"] == lead.id and row["call"]["on_the_call"] is True
     floor.hang_up(rid)
     assert f'id="call-of-{dana.id}"' not in client.get("/dashboard/live").get_data(as_text=True)
+
+
+def test_the_favicon_is_served_and_linked_from_every_page(
+    auth: AuthActions, client: FlaskClient
+) -> None:
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    root = ElementTree.fromstring(icon.get_data())
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    icon.close()
+    for page in ("/login",):
+        assert 'rel="icon" href="/static/favicon.svg"' in client.get(page).get_data(as_text=True)
+    auth.as_role("supervisor")
+    html = client.get("/dashboard/").get_data(as_text=True)
+    assert 'rel="icon" href="/static/favicon.svg"' in html
+
+
+def test_insurance_is_named_alike_everywhere_and_actions_cells_stay_cells(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    auth.as_role("supervisor")
+    floor.caller_waiting(insurance="ppo")
+    dana = floor.counselor("Dana", available=False)
+    r.hset(keys.COUNSELOR.format(dana.id), "insurance", "ppo,medicaid")
+    html = client.get("/dashboard/live").get_data(as_text=True)
+    row = html.split(f'<tr data-counselor="{dana.id}"')[1].split("</tr>")[0]
+    assert "PPO, Medicaid" in row and "ppo" not in row
+    # A flex box inside the cell, never on it: a flex cell loses its row's border line.
+    assert not re.search(r"<td[^>]*class=\"[^\"]*buttons", html)
