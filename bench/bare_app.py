@@ -22,6 +22,7 @@ GUNICORN_CONFIG: dict[str, Any] = {
     "threads": 8,
     "timeout": 30,
     "keepalive": 10,
+    "control_socket_disable": True,  # gunicorn 24+ (skipped by older ones, as in hotline web)
     "accesslog": "-",
 }
 
@@ -84,7 +85,8 @@ def main() -> None:
             self.cfg.set("bind", args.bind)
             self.cfg.set("workers", args.workers)
             for key, value in GUNICORN_CONFIG.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             return create_bare_app()
