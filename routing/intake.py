@@ -31,6 +31,7 @@ from redis import Redis
 from redis.exceptions import WatchError
 
 from routing import dispositions, keys, queue, stats
+from routing.counselors import FREE, OFF_DUTY
 from routing.ivr import (
     Decision,
     Finish,
@@ -48,6 +49,7 @@ from routing.ivr import (
 from routing.ivr_sessions import (
     LEAD_PREFIX,
     SESSION_TTL,
+    Queueing,
     condition,
     load_session,
     save_session,
@@ -119,7 +121,19 @@ def answer_step(
     """The caller's answer to ``step``; finishing work (queueing, cancelling) is done here.
     One round trip for the step itself (routing.ivr_sessions.step_session)."""
     decisions, check = _decisions(settings, step, digits)
-    stepped = step_session(r, call_sid, step, decisions, never_call_check=check)
+    completes = any(d.finish is Finish.COMPLETE for d in decisions.values())
+    stepped = step_session(
+        r,
+        settings.secret_key,
+        call_sid,
+        step,
+        decisions,
+        never_call_check=check,
+        queueing=_queueing(settings) if completes else None,
+        # The caller hears their place next: with Sentinel the lead must be on a replica
+        # first (other writes need not be: the sweep and Twilio repair what is in flight).
+        wait_ms=settings.redis_wait_ms if completes and settings.redis_sentinels else None,
+    )
     if stepped is None:  # no session: start over politely (never an error for the caller)
         log.info("call %s: no IVR session at step %s, restarting", call_sid, step)
         return _open(r, settings, call_sid, caller_id, restarted=True)
@@ -129,9 +143,58 @@ def answer_step(
         turn = replay(stepped.state)
     else:
         turn = render(stepped.state, decisions[stepped.condition])
+    if stepped.place and stepped.lead is not None:  # queued by the step itself
+        _log_queued(Lead.from_redis(stepped.lead), abandoned=False)
+        if stepped.replicas == 0:
+            log.warning(
+                "lead %s queued but on no replica after %s ms; the caller is told anyway",
+                stepped.lead_id,
+                settings.redis_wait_ms,
+            )
+        wait = queue.wait_estimate(stepped.place, stepped.wait_inputs or [0, 0])
+        say = (
+            Phrase(
+                "closing", {"place": stepped.place, "wait": spoken_wait(wait, turn.state.language)}
+            ),
+        )
+        return replace(turn, say=say, queued=True)
     if turn.finish is not None:
         turn = _finish(r, settings, stepped.lead_id, turn, stepped.lead)
     return turn
+
+
+def _queueing(settings: Settings) -> Queueing:
+    """What the IVR step's script needs to queue a lead whose caller confirms their number
+    (as intake_complete.lua, for a caller who hung up, is given by _queue_if_unchanged)."""
+    now = time.time()
+    written = {
+        "status": LeadStatus.WAITING.value,
+        "ivr_abandoned": "0",
+        "consent_at": repr(now),  # they confirmed the number: consent (module docstring)
+        "updated_at": repr(now),
+        # queued_at starts the clock of the insurance-specialist preference (as add_waiting).
+        "queued_at": repr(now),
+    }
+    bucket_head, rest = keys.WAITING.split("{0}")
+    bucket_middle, bucket_tail = rest.split("{1}")
+    return Queueing(
+        stats.day_key(settings.report_time_zone, now),
+        {
+            "bucket": [bucket_head, bucket_middle, bucket_tail],
+            "pending": keys.PENDING_BY_NUMBER.split("{0}"),
+            "events": keys.LEAD_EVENTS.split("{0}"),
+            "urgent_head_start": settings.urgent_head_start,
+            "self_head_start": settings.self_head_start,
+            "pending_ttl": PENDING_TTL,
+            "counters_ttl": stats.RETENTION_SECONDS,
+            "counters": stats.LEADS_CREATED,
+            "entry": history_entry("waiting", ivr_abandoned=False),
+            "lifted": history_entry("do_not_call_lifted"),
+            "fields": flat_pairs(written),
+            "free": " ".join(FREE),
+            "off": " ".join(OFF_DUTY),
+        },
+    )
 
 
 def _decisions(
@@ -223,7 +286,7 @@ def _open(
         log.info("call %s: caller %s has pending lead %s", call_sid, mask(phone), lead_id)
         pending = get_lead(r, lead_id)
         if pending is not None:
-            return _start_pending(r, call_sid, pending)
+            return _start_pending(r, settings, call_sid, pending)
     # A repeated delivery, or a step whose session expired: rebuild from the lead.
     loaded = load_session(r, call_sid)
     if loaded is not None and not restarted:
@@ -232,15 +295,15 @@ def _open(
     if lead is None:  # the lead is gone (removed by hand): just greet
         return restart(phone) if restarted else start(phone)
     if lead.call_sid != call_sid:
-        return _start_pending(r, call_sid, lead)
+        return _start_pending(r, settings, call_sid, lead)
     if lead.status == LeadStatus.INTAKE:
         turn = restart(lead.phone) if restarted else start(lead.phone)
-        save_session(r, call_sid, lead_id, turn.state)
+        save_session(r, settings.secret_key, call_sid, lead_id, turn.state)
         return turn
     # The IVR already ended for this call: end it the same way again.
     outcome = Finish.NO_NUMBER if lead.status == LeadStatus.FAILED else Finish.COMPLETE
     state = State(step=Step.END, language=lead.language, phone=lead.phone, outcome=outcome)
-    save_session(r, call_sid, lead_id, state)
+    save_session(r, settings.secret_key, call_sid, lead_id, state)
     return _finish(r, settings, lead_id, replay(state))
 
 
@@ -249,10 +312,10 @@ def _replay_end(loaded: tuple[str, State]) -> Turn:
     return Turn(loaded[1], (Phrase("goodbye"),))
 
 
-def _start_pending(r: Redis, call_sid: str, lead: Lead) -> Turn:
+def _start_pending(r: Redis, settings: Settings, call_sid: str, lead: Lead) -> Turn:
     place = queue.position(r, lead.id) or 0
     turn = start_pending(lead.language, place)
-    save_session(r, call_sid, lead.id, turn.state)
+    save_session(r, settings.secret_key, call_sid, lead.id, turn.state)
     return turn
 
 
@@ -269,7 +332,7 @@ def _claim_call(
     )
     lead_fields = lead.to_redis()
     del lead_fields["id"]  # minted by the script
-    session = session_pairs(first)
+    session = session_pairs(first, settings.secret_key)
     events_head, events_tail = keys.LEAD_EVENTS.split("{0}")
     kind, lead_id = run_script(
         r,
@@ -376,6 +439,11 @@ def _complete(
         if place:
             break
         data = r.hgetall(key)  # changed since it was read: decide again on what it holds now
+    _log_queued(lead, abandoned=abandoned)
+    return lead, True, place
+
+
+def _log_queued(lead: Lead, *, abandoned: bool) -> None:
     log.info(
         "lead %s waiting: %s, %s, %s, insurance %s, callback %s%s",
         lead.id,
@@ -386,7 +454,6 @@ def _complete(
         mask(lead.phone),
         " (hung up in the IVR)" if abandoned else "",
     )
-    return lead, True, place
 
 
 def _queue_if_unchanged(

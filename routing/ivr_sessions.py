@@ -20,6 +20,7 @@ from redis import Redis
 from routing import keys
 from routing.ivr import MAX_TRIES, Decision, Finish, State, Step
 from routing.leads import LeadStatus
+from routing.phones import number_digest
 from routing.scripts import flat_pairs, run_script
 
 #: Seconds an IVR session is kept after its last step (a call lasts minutes).
@@ -72,51 +73,88 @@ class Stepped:
     #: The condition whose decision was applied; None: the session was at another step (a
     #: repeated or late request), nothing was written.
     condition: str | None
-    #: The lead hash after the step, when the decision asked for it.
-    lead: dict[str, str] | None
+    #: The lead hash after the step, when the IVR ended with a confirmed number.
+    lead: dict[str, str] | None = None
+    #: Its place in line when this step queued it (else 0) ...
+    place: int = 0
+    #: ... and then the wait estimate's inputs (routing.queue.wait_estimate).
+    wait_inputs: list[int] | None = None
+    #: Replicas that had the write when it was waited for (Sentinel), else None.
+    replicas: int | None = None
 
 
 def step_session(
     r: Redis,
+    secret: str,
     call_sid: str,
     step: str,
     decisions: Mapping[str, Decision],
     *,
     never_call_check: str = "",
+    queueing: Queueing | None = None,
+    wait_ms: int | None = None,
 ) -> Stepped | None:
     """Answer one IVR step in one round trip (routing/lua/ivr_step.lua): read the session,
-    apply whichever of ``decisions`` fits the state it holds, write it. ``decisions`` are
-    keyed by :func:`condition`; ``never_call_check``: a keyed number the script looks for
-    among the counselors' phones (the ``c`` of the condition). None: no session."""
-    payload = {cond: _patch(decision) for cond, decision in decisions.items()}
-    stepped = run_script(
-        r,
-        "ivr_step",
-        [keys.IVR_SESSION.format(call_sid), keys.COUNSELORS],
-        [
-            LEAD_PREFIX,
-            step,
-            SESSION_TTL,
-            LeadStatus.INTAKE.value,
-            MAX_TRIES,
-            keys.COUNSELOR.format(""),
-            never_call_check,
-            json.dumps(payload, separators=(",", ":")) if payload else "",
-        ],
-    )
+    apply whichever of ``decisions`` fits the state it holds, write it, and when the caller
+    has just confirmed their number queue the lead (``queueing``). ``decisions`` are keyed
+    by :func:`condition`; ``never_call_check``: a keyed number the script looks for among
+    the counselors' phones (the ``c`` of the condition); ``wait_ms``: wait that long for a
+    replica to have the write, in the same round trip (Sentinel). None: no session."""
+    payload = {cond: _patch(decision, secret) for cond, decision in decisions.items()}
+    queue_args = queueing.args if queueing else {}
+    script_keys = [
+        keys.IVR_SESSION.format(call_sid),
+        keys.COUNSELORS,
+        keys.WAITING_ALL,
+        keys.DO_NOT_CALL,
+        queueing.day_key if queueing else keys.WAITING_ALL,  # any key fills an unused slot
+        keys.HANDLE_TIMES,
+    ]
+    args = [
+        LEAD_PREFIX,
+        step,
+        SESSION_TTL,
+        LeadStatus.INTAKE.value,
+        MAX_TRIES,
+        keys.COUNSELOR.format(""),
+        never_call_check,
+        json.dumps(payload, separators=(",", ":")) if payload else "",
+        json.dumps(queue_args, separators=(",", ":")) if queue_args else "",
+    ]
+    replicas = None
+    if wait_ms is None:
+        stepped = run_script(r, "ivr_step", script_keys, args)
+    else:
+        with r.pipeline(transaction=False) as pipe:
+            run_script(pipe, "ivr_step", script_keys, args)
+            pipe.wait(1, wait_ms)
+            stepped, replicas = pipe.execute()
     if not stepped:
         return None
-    cond, flat, phone, lead = stepped
+    cond, flat, phone, lead, *queued = stepped
     data = pairs_to_dict(flat)
     state = session_state(data, phone)
     if state is None or "lead_id" not in data:
         return None
+    place = int(queued[0]) if queued else 0
     return Stepped(
         data["lead_id"],
         state,
         None if cond == "stale" else cond,
         pairs_to_dict(lead) if lead else None,
+        place,
+        [int(v) for v in queued[1]] if place and len(queued) > 1 and queued[1] else None,
+        replicas,
     )
+
+
+@dataclass(frozen=True)
+class Queueing:
+    """What :func:`step_session` needs to queue a lead when its caller confirms their number:
+    the day's counters key and the script's arguments (routing.intake builds both)."""
+
+    day_key: str
+    args: Mapping[str, Any]
 
 
 def condition(*, last_try: bool, has_phone: bool, counselors: bool = False) -> str:
@@ -124,9 +162,10 @@ def condition(*, last_try: bool, has_phone: bool, counselors: bool = False) -> s
     return ("x" if last_try else "-") + ("p" if has_phone else "-") + ("c" if counselors else "-")
 
 
-def _patch(decision: Decision) -> dict[str, Any]:
+def _patch(decision: Decision, secret: str) -> dict[str, Any]:
     """A decision as the script applies it: the session fields to set, the answers to copy
-    to the lead, whether it only counts a try, whether to read the lead back."""
+    to the lead, whether it only counts a try, whether the IVR ends with a confirmed number
+    (queue the lead, read it back)."""
     if decision.apology:
         return {"session": {}, "lead": {}, "count": True}
     if decision.finish is None and decision.step is None:
@@ -140,7 +179,9 @@ def _patch(decision: Decision) -> dict[str, Any]:
     for name, value in decision.answers.items():
         text = ("1" if value else "0") if isinstance(value, bool) else str(value)
         lead[name] = text
-        if name != "phone":  # the number stays in the lead hash
+        if name == "phone":  # the number stays in the lead hash, its digest in the session
+            session["digest"] = number_digest(text, secret) if text else ""
+        else:
             session[name] = text
     if lead:
         lead["updated_at"] = str(time.time())
@@ -151,36 +192,33 @@ def _patch(decision: Decision) -> dict[str, Any]:
     }
 
 
-def save_session(
-    r: Redis, call_sid: str, lead_id: str, state: State, *, read_lead: bool = False
-) -> dict[str, str] | None:
+def save_session(r: Redis, secret: str, call_sid: str, lead_id: str, state: State) -> None:
     """Store the IVR state; the answers also go to the lead while it is in intake. One round
-    trip, the intake guard inside it (routing/lua/intake_save.lua); with ``read_lead``, the
-    lead hash as it is after it."""
-    session = ["lead_id", lead_id, *session_pairs(state)]
-    flat = run_script(
+    trip, the intake guard inside it (routing/lua/intake_save.lua)."""
+    session = ["lead_id", lead_id, *session_pairs(state, secret)]
+    run_script(
         r,
         "intake_save",
         [keys.IVR_SESSION.format(call_sid), keys.LEAD.format(lead_id)],
         [
             SESSION_TTL,
             LeadStatus.INTAKE.value,
-            "1" if read_lead else "0",
             len(session) // 2,
             *session,
             *([] if state.pending else _answer_pairs(state)),
         ],
     )
-    return pairs_to_dict(flat) if read_lead else None
 
 
-def session_pairs(state: State) -> list[str]:
-    """The session hash's field/value pairs of a state (the number stays in the lead)."""
+def session_pairs(state: State, secret: str) -> list[str]:
+    """The session hash's field/value pairs of a state: the number stays in the lead; the
+    session holds its keyed digest (routing.phones.number_digest), which finds the caller's
+    pending link and do-not-call entry when the number is confirmed."""
     pairs: list[str] = []
     for name in SESSION_FIELDS:  # not dataclasses.asdict: it deep-copies, on every step
         value = getattr(state, name)
         pairs += [name, ("1" if value else "0") if isinstance(value, bool) else str(value)]
-    return pairs
+    return [*pairs, "digest", number_digest(state.phone, secret) if state.phone else ""]
 
 
 def _answer_pairs(state: State) -> list[str]:

@@ -84,16 +84,22 @@ def estimate_wait_seconds(r: Redis, place: int) -> int:
     working now; one handle time per place while nobody is working, since we cannot
     promise more.
     """
-    working, free, *times = run_script(
+    inputs = run_script(
         r,
         "wait_inputs",
         [keys.HANDLE_TIMES, keys.COUNSELORS],
         [keys.COUNSELOR.format(""), " ".join(FREE), " ".join(OFF_DUTY)],
     )
-    recent = [int(t) for t in times]
+    return wait_estimate(place, [int(v) for v in inputs])
+
+
+def wait_estimate(place: int, inputs: list[int]) -> int:
+    """:func:`estimate_wait_seconds` from what the prelude's ``wait_inputs`` read: counselors
+    working, of those free, then recent handle times."""
+    working, free, *recent = inputs
     handle = sum(recent) / len(recent) if recent else DEFAULT_HANDLE_SECONDS
-    ahead = max(0, place - int(free))
-    return max(60, int(ahead * handle / max(1, int(working))))
+    ahead = max(0, place - free)
+    return max(60, int(ahead * handle / max(1, working)))
 
 
 def waiting_leads(r: Redis, limit: int = 200, offset: int = 0) -> list[Lead]:

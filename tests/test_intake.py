@@ -390,3 +390,72 @@ def test_behind_a_proxy_a_signature_for_another_url_is_refused(
     params = {"CallSid": "CA" + "b" * 32, "From": NUMBER, "CallStatus": "ringing"}
     assert _signed_post(proxied_app, signed_url, params).status_code == 403
     assert r.dbsize() == 0
+
+
+# --- round trips --------------------------------------------------------------------------
+
+
+class CountingConnection:
+    """Mixed into a connection class: counts what it sends; one send is one round trip (a
+    pipeline's commands go in one)."""
+
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+
+def round_trips(call: Any) -> int:
+    """Round trips ``call`` made."""
+    before = CountingConnection.sent
+    call()
+    return CountingConnection.sent - before
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_every_ivr_step_is_one_round_trip_the_confirming_one_included(
+    r: redis.Redis, settings: Settings, redis_server: Any, keyed: bool
+) -> None:
+    """A new call, each menu step, the number entry and the step that queues the lead and
+    says the place and wait: one Redis round trip each."""
+    pool = redis.ConnectionPool.from_url(redis_server.url, decode_responses=True)
+    pool.connection_class = type("Counting", (CountingConnection, pool.connection_class), {})
+    counted = redis.Redis(connection_pool=pool)
+    warm = "CAwarm" + ("k" if keyed else "c")
+    intake.answer_call(counted, settings, warm, NUMBER)  # scripts loaded once (NOSCRIPT)
+    for step, digits in [("language", "1"), ("situation", "1"), ("urgency", "2")]:
+        intake.answer_step(counted, settings, warm, step, digits, NUMBER)
+    sid = "CAcount" + ("k" if keyed else "c")
+    assert round_trips(lambda: intake.answer_call(counted, settings, sid, NUMBER)) == 1
+    steps = [("language", "2"), ("situation", "1"), ("urgency", "1"), ("insurance", "3")]
+    if keyed:
+        steps += [("caller-id", "2"), ("enter-number", "3125550188#"), ("confirm-number", "1")]
+    else:
+        steps += [("caller-id", "1")]
+    turns = []
+    for step, digits in steps:
+        turn = None
+
+        def answer(step: str = step, digits: str = digits) -> None:
+            nonlocal turn
+            turn = intake.answer_step(counted, settings, sid, step, digits, NUMBER)
+
+        assert round_trips(answer) == 1, step
+        turns.append(turn)
+    assert turns[-1] is not None and turns[-1].queued
+    assert [p.key for p in turns[-1].say] == ["closing"]
+    assert turns[-1].say[0].params["place"] == 1
+    lead = get_lead(r, r.get(keys.CALL_LEAD.format(sid)))
+    assert lead is not None and lead.status == LeadStatus.WAITING.value
+    assert lead.phone == ("+13125550188" if keyed else NUMBER)
+    # Queued as routing.queue.add_waiting would: its fixed score, in its bucket, findable
+    # by number, counted.
+    score = lead.queue_score(settings.urgent_head_start, settings.self_head_start)
+    assert r.zscore(keys.WAITING_ALL, lead.id) == score
+    assert r.zscore(queue.bucket_key("es", "medicaid"), lead.id) == score
+    assert intake.find_pending(r, settings, lead.phone) is not None
+    assert lead.consent_at > 0 and not lead.ivr_abandoned
+    assert [e["event"] for e in lead_events(r, lead.id)][-1] == "waiting"
+    assert r.hget(stats.day_key(ZONE), stats.LEADS_CREATED) == "1"
+    counted.close()

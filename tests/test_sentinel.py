@@ -432,7 +432,7 @@ def test_failover_under_traffic_loses_no_caller_told_a_place(cluster: Cluster, l
     assert not intake, f"leads left in intake: {intake}"
 
     # The app keeps working on the new primary, and a script it never saw is loaded again.
-    sha = _script("intake_complete").sha
+    sha = _script("ivr_step").sha
     had_script = new_master.script_exists(sha)[0]
     new_master.script_flush()
     caller = line.call("+12125551999")

@@ -16,3 +16,45 @@ local function current_if(key, field, allowed, holding)
   if holding ~= '' and redis.call('HGET', key, 'reservation') ~= holding then return nil end
   return value
 end
+
+-- Queue an intake lead (routing.intake): its new fields, its place in line, the pending
+-- link of its number, its history, lifting a do-not-call entry (a caller who once asked not
+-- to be called confirmed a callback), the day's counters. k: the keys lead, bucket, all,
+-- pending, events, dnc, day; a: score, id, pending_ttl, counters_ttl, counters (space
+-- separated), dnc (digest to lift, '' for none), entry, lifted (history entries), fields
+-- (field/value list). Returns its place in line (1-based).
+local function queue_lead(k, a)
+  redis.call('HSET', k.lead, unpack(a.fields))
+  redis.call('ZADD', k.bucket, a.score, a.id)
+  redis.call('ZADD', k.all, a.score, a.id)
+  redis.call('SET', k.pending, a.id, 'EX', a.pending_ttl)
+  redis.call('RPUSH', k.events, a.entry)
+  if a.dnc ~= '' and redis.call('SREM', k.dnc, a.dnc) == 1 then
+    redis.call('RPUSH', k.events, a.lifted)
+  end
+  for counter in string.gmatch(a.counters, '%S+') do
+    redis.call('HINCRBY', k.day, counter, 1)
+  end
+  redis.call('EXPIRE', k.day, a.counters_ttl)
+  return redis.call('ZRANK', k.all, a.id) + 1
+end
+
+-- What the wait estimate needs (routing.queue.estimate_wait_seconds): how many counselors
+-- are working (not off duty) and of those free now, then the recent handle times. Reads
+-- each counselor's status here rather than sending them all to the caller.
+local function wait_inputs(handle_times, counselors, prefix, free_list, off_list)
+  local free_status, off_duty = {}, {}
+  for s in string.gmatch(free_list, '%S+') do free_status[s] = true end
+  for s in string.gmatch(off_list, '%S+') do off_duty[s] = true end
+  local working, free = 0, 0
+  for _, id in ipairs(redis.call('SMEMBERS', counselors)) do
+    local status = redis.call('HGET', prefix .. id, 'status')
+    if status and not off_duty[status] then
+      working = working + 1
+      if free_status[status] then free = free + 1 end
+    end
+  end
+  local out = {working, free}
+  for _, t in ipairs(redis.call('LRANGE', handle_times, 0, -1)) do out[#out + 1] = t end
+  return out
+end

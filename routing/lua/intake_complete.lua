@@ -1,6 +1,6 @@
--- Queue an intake lead, once, in one atomic step: its new fields (status waiting), its place
--- in line at its fixed score (as routing.queue.add_waiting), the pending link of its
--- number, its history, lifting a do-not-call entry, and the day's counters.
+-- Queue an intake lead, once, in one atomic step (the prelude's queue_lead) at its fixed
+-- score (as routing.queue.add_waiting); for a caller who hung up in the IVR (a caller who
+-- confirms a number is queued by ivr_step.lua).
 -- Nothing is done unless the lead is exactly as the caller read it (a compare-and-set, like
 -- WATCH): the caller checked its status and computed the score and keys from it.
 -- KEYS[1] lead hash   KEYS[2] its waiting bucket   KEYS[3] waiting (all)
@@ -23,17 +23,10 @@ for i = 10, last, 2 do
   if current[ARGV[i]] ~= ARGV[i + 1] then return 0 end
 end
 
-redis.call('HSET', KEYS[1], unpack(ARGV, last + 1, #ARGV))
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
-redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])
-redis.call('RPUSH', KEYS[5], ARGV[7])
--- A caller once asked not to be called, then called and confirmed a callback.
-if ARGV[6] ~= '' and redis.call('SREM', KEYS[6], ARGV[6]) == 1 then
-  redis.call('RPUSH', KEYS[5], ARGV[8])
-end
-for counter in string.gmatch(ARGV[5], '%S+') do
-  redis.call('HINCRBY', KEYS[7], counter, 1)
-end
-redis.call('EXPIRE', KEYS[7], ARGV[4])
-return redis.call('ZRANK', KEYS[3], ARGV[2]) + 1
+local fields = {}
+for i = last + 1, #ARGV do fields[#fields + 1] = ARGV[i] end
+return queue_lead(
+  {lead = KEYS[1], bucket = KEYS[2], all = KEYS[3], pending = KEYS[4], events = KEYS[5],
+   dnc = KEYS[6], day = KEYS[7]},
+  {score = ARGV[1], id = ARGV[2], pending_ttl = ARGV[3], counters_ttl = ARGV[4],
+   counters = ARGV[5], dnc = ARGV[6], entry = ARGV[7], lifted = ARGV[8], fields = fields})

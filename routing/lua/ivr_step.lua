@@ -2,7 +2,8 @@
 -- keys made for the state it is in, write it, and return what the answer needs.
 -- The decisions come from Python (routing.ivr.decide), made before the state was known for
 -- each combination of the facts they depend on; this script picks the one that applies.
--- KEYS[1] the session hash   KEYS[2] active counselors (set of ids)
+-- KEYS[1] the session hash   KEYS[2] active counselors (set of ids)   KEYS[3] waiting (all)
+-- KEYS[4] do-not-call set   KEYS[5] the day's counters   KEYS[6] recent handle times
 -- ARGV[1] lead hash key prefix   ARGV[2] the step the request answers
 -- ARGV[3] session TTL (s)   ARGV[4] the intake status   ARGV[5] tries per menu
 -- ARGV[6] counselor hash key prefix
@@ -10,10 +11,15 @@
 -- ARGV[8] the decisions (JSON, by condition: 'x' last try or '-', 'p' a number so far or
 --   '-', then 'c' the keyed number is a counselor's or '-'), each with 'session' (fields to
 --   set), 'lead' (answers to copy to the lead while it is in intake), 'count' (true: only
---   count a try) and 'read' (true: return the lead hash); '' for none (a stale step)
+--   count a try) and 'read' (true: the IVR ends with a confirmed number: queue the lead and
+--   return the lead hash); '' for none (a stale step)
+-- ARGV[9] what queueing needs (JSON: the key templates' parts, head starts, TTLs, counters,
+--   history entries, the fields a queued lead gets, the statuses of the wait estimate); ''
+--   when no decision queues
 -- Returns false when there is no session, else {condition ('stale' when the session is at
 -- another step: nothing written), the session as it is now (field/value list), the lead's
--- phone ('' for a pending caller: their menu does not read it), the lead hash when asked}.
+-- phone ('' for a pending caller: their menu does not read it), the lead hash when asked,
+-- its place in line if it was queued now (else 0), and then the wait estimate's inputs}.
 local session = redis.call('HGETALL', KEYS[1])
 local s = {}
 for i = 1, #session, 2 do s[session[i]] = session[i + 1] end
@@ -59,6 +65,38 @@ end
 -- The menu after reads the number as the caller now gave it (even if a late request no
 -- longer changes the lead).
 if decision.lead.phone ~= nil then phone = decision.lead.phone end
+
+-- The caller confirmed their number: queue the lead now, if it is still in intake with a
+-- number (else, read it back: routing.intake decides what the caller hears).
+local place, waits = 0, false
+if decision.read and ARGV[9] ~= '' and (s.digest or '') ~= '' then
+  local q = cjson.decode(ARGV[9])
+  local flat = redis.call('HGETALL', lead)
+  local l = {}
+  for i = 1, #flat, 2 do l[flat[i]] = flat[i + 1] end
+  if l.status == ARGV[4] and (l.phone or '') ~= '' and l.first_call_at then
+    -- The fixed score of routing.leads.Lead.queue_score: earlier is served first.
+    local head_start = 0
+    if l.urgent == '1' then head_start = head_start + q.urgent_head_start end
+    if l.situation == 'self' then head_start = head_start + q.self_head_start end
+    local score = string.format('%.17g', tonumber(l.first_call_at) - head_start)
+    local k = {
+      lead = lead,
+      bucket = q.bucket[1] .. l.language .. q.bucket[2] .. l.insurance .. q.bucket[3],
+      all = KEYS[3],
+      pending = q.pending[1] .. s.digest .. q.pending[2],
+      events = q.events[1] .. s.lead_id .. q.events[2],
+      dnc = KEYS[4],
+      day = KEYS[5],
+    }
+    place = queue_lead(k, {
+      score = score, id = s.lead_id, pending_ttl = q.pending_ttl,
+      counters_ttl = q.counters_ttl, counters = q.counters, dnc = s.digest, entry = q.entry,
+      lifted = q.lifted, fields = q.fields,
+    })
+    waits = wait_inputs(KEYS[6], KEYS[2], ARGV[6], q.free, q.off)
+  end
+end
 local read = false
 if decision.read then read = redis.call('HGETALL', lead) end
-return {condition, redis.call('HGETALL', KEYS[1]), phone, read}
+return {condition, redis.call('HGETALL', KEYS[1]), phone, read, place, waits}
