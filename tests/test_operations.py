@@ -7,7 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
-import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,8 @@ from twilio.request_validator import RequestValidator
 from hotline.cli import main
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL, ROOT, WorkerProcesses, wait_until
 from tests.test_commands import free_port, healthz
+from workers.runner import WORKER_TTL, ready_workers
+from workers.services import Services
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 TOKEN = "metrics-token-0123456789"
@@ -46,18 +48,21 @@ def test_no_worker_is_not_ready(env: dict[str, str]) -> None:
 
 
 def test_a_running_worker_is_ready_here_and_not_elsewhere(
-    env: dict[str, str], workers: WorkerProcesses
+    env: dict[str, str], services: Services, workers: WorkerProcesses
 ) -> None:
     [process] = workers.start(1)
     wait_until(lambda: worker_ready(env).returncode == 0, timeout=30, interval=0.5)
-    assert worker_ready(env).stdout.startswith("ready: ")
     assert worker_ready(env, "--hostname", "some-other-host").returncode == 1
+    # A worker whose last heartbeat is older than the limit is not ready (one killed with
+    # -9 leaves its RQ record behind until it expires).
+    [name] = ready_workers(services, WORKER_TTL)
+    assert name in worker_ready(env).stdout
+    later = datetime.now(UTC) + timedelta(seconds=WORKER_TTL + 1)
+    assert ready_workers(services, WORKER_TTL, now=later) == []
+    # A worker that stopped takes its record with it.
     process.terminate()
     process.wait(timeout=15)
-    # A worker that stopped heartbeating is not ready once its last beat is too old, even
-    # if it died without tidying its RQ record (a kill -9).
-    time.sleep(1.2)
-    assert worker_ready(env, "--max-age", "1").returncode == 1
+    assert worker_ready(env).returncode == 1
 
 
 def test_without_redis_a_worker_is_not_ready(env: dict[str, str]) -> None:
