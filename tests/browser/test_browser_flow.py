@@ -134,6 +134,18 @@ def test_roles_call_and_live_dashboard(browser: Any, site: Site, screenshots: Pa
         expect(supervisor.locator("#dispositions")).to_contain_text("Referred elsewhere")
         supervisor.screenshot(path=screenshots / "reports.png", full_page=True)
 
+        # History: the callback, found by the last four digits, opens its (audited) page.
+        supervisor.get_by_role("link", name="History").click()
+        supervisor.get_by_label("Last four digits").fill(CALLER[-4:])
+        supervisor.get_by_role("button", name="Search").click()
+        past = supervisor.locator(f'#history tr[data-lead="{lead_id}"]')
+        expect(past).to_contain_text("Referred elsewhere")
+        expect(past).to_contain_text("Dana Reyes")
+        assert CALLER not in supervisor.content()
+        supervisor.screenshot(path=screenshots / "history.png", full_page=True)
+        past.get_by_role("link", name=lead_id).click()
+        expect(supervisor).to_have_url(re.compile(f"/dashboard/leads/{lead_id}$"))
+
         # The phone-sized dashboard works too (tables stack into cards).
         pocket = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
         small = pocket.new_page()
