@@ -188,6 +188,13 @@ def in_process(calls: int = 300) -> str:
             "_csrf",
             "csrf_protect",
             "compute_signature",
+            # the app's other request hooks (Flask-Limiter's, CSRF's, security headers)
+            "_check_request_limit",
+            "check_csrf",
+            "security_headers",
+            "__inject_headers",
+            "step_session",
+            "render",
         )
         rows = []
         for key, value in stats.stats.items():  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
 """Sign-in for people: Flask-Login sessions, role checks, Flask-WTF CSRF on every form and
-Flask-Limiter on login attempts (counted in Redis, so every web process shares them)."""
+`limits` on login attempts (counted in Redis, so every web process shares them)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter import Limiter, RateLimitExceeded
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from limits import parse_many
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -55,7 +56,7 @@ SESSION_LIFETIME = timedelta(hours=12)
 #: The session key holding the user's session version at sign-in (see load_user).
 SESSION_VERSION = "_hotline_sv"
 
-#: Login attempts allowed per client address (Flask-Limiter notation); LOGIN_RATE_LIMIT in
+#: Login attempts allowed per client address (`limits` notation); LOGIN_RATE_LIMIT in
 #: app.config overrides it.
 LOGIN_RATE_LIMIT = "10 per minute; 50 per hour"
 #: Attempts per username from one address; LOGIN_USER_ADDRESS_RATE_LIMIT overrides it.
@@ -162,8 +163,26 @@ def session_user_may_supervise() -> bool:
     )
 
 
-def _limiter() -> Limiter:
-    return current_app.extensions["hotline_limiter"]  # type: ignore[no-any-return]
+class LoginLimits:
+    """Sign-in attempts, counted in Redis (so every web process shares them) by `limits`,
+    the library under Flask-Limiter, used directly: only the sign-in view asks, so no other
+    request (least of all Twilio's webhooks) runs a rate-limit hook."""
+
+    def __init__(self, app: Flask) -> None:
+        # The app's own Redis pool (bytes client, as `limits` expects): the same Redis
+        # whether it is embedded, a socket or TLS.
+        pool = app.extensions["hotline"].rq_redis.connection_pool
+        storage = RedisStorage("redis://", connection_pool=pool, key_prefix="hotline:ratelimit")
+        self.strategy = FixedWindowRateLimiter(storage)
+
+    def allow(self, limits: str, scope: str, key: str) -> bool:
+        """Count one attempt against each of ``limits`` ("5 per minute; 20 per hour");
+        False once one of them is used up."""
+        return all(self.strategy.hit(item, scope, key) for item in parse_many(limits))
+
+
+def _login_limits() -> LoginLimits:
+    return current_app.extensions["hotline_login_limits"]  # type: ignore[no-any-return]
 
 
 def safe_next(target: str | None) -> str | None:
@@ -190,21 +209,18 @@ def login() -> Any:
     if current_user.is_authenticated and request.method == "GET":
         return redirect(home_for(current_user))
     if request.method == "POST":
-        limiter = _limiter()
-        limit = current_app.config.get("LOGIN_RATE_LIMIT", LOGIN_RATE_LIMIT)
+        limits = _login_limits()
+        address = request.remote_addr or "-"  # the client's, through ProxyFix if trusted
         username = users.normalise_username(request.form.get("username", ""))[:40]
-        try:
-            with limiter.limit(limit, scope="login-address"):
-                with limiter.limit(
-                    current_app.config.get(
-                        "LOGIN_USER_ADDRESS_RATE_LIMIT", LOGIN_USER_ADDRESS_RATE_LIMIT
-                    ),
-                    key_func=lambda: f"{get_remote_address()}/{username or '-'}",
-                    scope="login-user-address",
-                ):
-                    pass
-        except RateLimitExceeded:
-            log.warning("login rate limit reached from %s", get_remote_address())
+        per_address = current_app.config.get("LOGIN_RATE_LIMIT", LOGIN_RATE_LIMIT)
+        per_user_address = current_app.config.get(
+            "LOGIN_USER_ADDRESS_RATE_LIMIT", LOGIN_USER_ADDRESS_RATE_LIMIT
+        )
+        if not (
+            limits.allow(per_address, "login-address", address)
+            and limits.allow(per_user_address, "login-user-address", f"{address}/{username or '-'}")
+        ):
+            log.warning("login rate limit reached from %s", address)
             return render_template(
                 "login.html",
                 form=form,
@@ -293,26 +309,17 @@ def init_auth(app: Flask) -> None:
             "page and try again.",
         ), 400
 
-    app.extensions["hotline_limiter"] = Limiter(
-        get_remote_address,
-        app=app,
-        # The scheme picks `limits`' Redis storage; the pool says where that Redis is.
-        storage_uri="redis://",
-        storage_options=limiter_storage_options(app),
-        strategy="fixed-window",
-        key_prefix="hotline:ratelimit",
-    )
-    # Only sign-in is limited (inside the view); Twilio's signed webhooks skip the limiter's
-    # per-request search for limits that do not apply to them.
-    app.extensions["hotline_limiter"].request_filter(lambda: request.blueprint == "twilio")
+    app.extensions["hotline_login_limits"] = LoginLimits(app)
 
     # Only a site served over https may pin browsers to https (an http dev server must not).
     hsts = app.extensions["hotline"].settings.public_base_url.startswith("https://")
 
     @app.after_request
     def security_headers(response: Response) -> Response:
+        if request.blueprint == "twilio":
+            return response  # TwiML, read by Twilio: never rendered, framed or cached by a browser
         # Pages hold personal data: never cache them, never frame them.
-        if request.blueprint not in (None, "twilio", "static") and response.mimetype in (
+        if request.blueprint not in (None, "static") and response.mimetype in (
             "text/html",
             "application/json",
             "text/csv",
@@ -323,9 +330,3 @@ def init_auth(app: Flask) -> None:
         if hsts:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
-
-
-def limiter_storage_options(app: Flask) -> dict[str, Any]:
-    """Share the app's own Redis connection pool (bytes client, as `limits` expects), so
-    the limiter counts in the same Redis whether it is embedded, a socket or TLS."""
-    return {"connection_pool": app.extensions["hotline"].rq_redis.connection_pool}
