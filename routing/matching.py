@@ -26,10 +26,18 @@ MAX_ASSIGNMENTS_PER_CALL = 50
 def match(
     r: Redis, settings: Settings, now: float | None = None, limit: int = MAX_ASSIGNMENTS_PER_CALL
 ) -> list[str]:
-    """Reserve as many (callback, counselor) pairs as possible; return the reservation ids."""
+    """Reserve as many (callback, counselor) pairs as possible; return the reservation ids.
+    None while dialing is paused for an account-level error (routing.account)."""
     now = time.time() if now is None else now
     buckets = [keys.WAITING.format(lang, ins) for lang in LANGUAGES for ins in INSURANCE]
-    script_keys = [*buckets, *all_idle_keys(), keys.WAITING_ALL, keys.LEASES, keys.RESERVATION_SEQ]
+    script_keys = [
+        *buckets,
+        *all_idle_keys(),
+        keys.WAITING_ALL,
+        keys.LEASES,
+        keys.RESERVATION_SEQ,
+        keys.DIAL_PAUSED,
+    ]
     args = [
         repr(now),
         settings.widen_after_seconds,

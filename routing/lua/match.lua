@@ -4,6 +4,7 @@
 -- KEYS[13..24] idle set per (language, insurance), same order
 -- KEYS[25..26] idle "any" set per language (en, es)
 -- KEYS[27] waiting (all)   KEYS[28] leases   KEYS[29] reservation id counter
+-- KEYS[30] dialing paused (routing.account: no offers while it exists)
 -- ARGV: now, widen_after, lease_seconds, max assignments, lead key prefix,
 --       counselor key prefix, reservation key prefix, insurance values per language,
 --       then the names it writes and compares (routing passes its enums' values): a lead's
@@ -16,6 +17,7 @@ local max_assign = tonumber(ARGV[4])
 local lead_prefix, counselor_prefix, res_prefix = ARGV[5], ARGV[6], ARGV[7]
 local per_lang = tonumber(ARGV[8])
 local WAITING, RESERVED, FREE, OFFERED = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+if redis.call('EXISTS', KEYS[30]) == 1 then return {} end
 
 -- The head of a waiting bucket whose lead is really waiting (stale members are dropped).
 local function lead_head(key)
