@@ -321,3 +321,15 @@ def test_webhook_latency_is_observed_by_route(
         if s.name == "hotline_webhook_duration_seconds_bucket" and s.labels["route"] == fallback
     ]
     assert buckets[-1].labels["le"] == "+Inf" and buckets[-1].value == count(after, fallback)
+
+
+def test_prometheus_asking_for_openmetrics_gets_it(client: FlaskClient) -> None:
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    response = client.get(
+        "/metrics", headers={"Authorization": f"Bearer {TOKEN}", "Accept": accept}
+    )
+    assert response.status_code == 200
+    assert response.content_type.startswith("application/openmetrics-text")
+    text = response.get_data(as_text=True)
+    assert text.endswith("# EOF\n")
+    assert "hotline_callbacks_placed_total 0.0" in text
