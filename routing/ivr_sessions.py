@@ -100,7 +100,16 @@ def step_session(
     by :func:`condition`; ``never_call_check``: a keyed number the script looks for among
     the counselors' phones (the ``c`` of the condition); ``wait_ms``: wait that long for a
     replica to have the write, in the same round trip (Sentinel). None: no session."""
-    payload = {cond: _patch(decision, secret) for cond, decision in decisions.items()}
+    # Most conditions share a decision (a menu's answer rarely depends on the last try):
+    # each distinct one is sent once, the conditions point at it.
+    distinct: list[Decision] = []
+    by_condition: dict[str, int] = {}
+    for cond, decision in decisions.items():
+        if decision not in distinct:
+            distinct.append(decision)
+        by_condition[cond] = distinct.index(decision) + 1  # Lua counts from 1
+    patches = [_patch(decision, secret) for decision in distinct]
+    payload = {"patches": patches, "by": by_condition} if decisions else {}
     queue_args = queueing.args if queueing else {}
     script_keys = [
         keys.IVR_SESSION.format(call_sid),

@@ -8,8 +8,9 @@
 -- ARGV[3] session TTL (s)   ARGV[4] the intake status   ARGV[5] tries per menu
 -- ARGV[6] counselor hash key prefix
 -- ARGV[7] a keyed number to look for among the counselors' phones ('' for none)
--- ARGV[8] the decisions (JSON, by condition: 'x' last try or '-', 'p' a number so far or
---   '-', then 'c' the keyed number is a counselor's or '-'), each with 'session' (fields to
+-- ARGV[8] the decisions (JSON: 'patches', a list of decisions, and 'by', the index of the
+--   one for each condition: 'x' last try or '-', 'p' a number so far or '-', then 'c' the
+--   keyed number is a counselor's or '-'); a decision has 'session' (fields to
 --   set), 'lead' (answers to copy to the lead while it is in intake), 'count' (true: only
 --   count a try) and 'read' (true: the IVR ends with a confirmed number: queue the lead and
 --   return the lead hash); '' for none (a stale step)
@@ -41,7 +42,8 @@ if ARGV[7] ~= '' then
   end
 end
 condition = condition .. (theirs and 'c' or '-')
-local decision = cjson.decode(ARGV[8])[condition]
+local decisions = cjson.decode(ARGV[8])
+local decision = decisions.patches[decisions.by[condition]]
 
 if decision.count then
   redis.call('HINCRBY', KEYS[1], 'tries', 1)
