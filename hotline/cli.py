@@ -74,8 +74,9 @@ def web(bind: str | None) -> None:
 def _metrics_dir(settings: Settings) -> tuple[str, bool]:
     """The directory of prometheus_client's multiprocess mode for this server's processes
     (hotline.metrics), and whether it is ours to remove at exit: PROMETHEUS_MULTIPROC_DIR
-    if the operator set it, else a fresh one under the var directory (the system's
-    temporary directory if that is not writable). Set in the environment before gunicorn
+    if the operator set it, else an empty ``var/metrics/web-<pid>`` (the system's temporary
+    directory if the var directory is not writable). Those of servers no longer running
+    (killed before they could remove theirs) go. Set in the environment before gunicorn
     forks and before anything imports prometheus_client, which reads it once."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
@@ -83,11 +84,30 @@ def _metrics_dir(settings: Settings) -> tuple[str, bool]:
     try:
         parent = settings.var_dir / "metrics"
         parent.mkdir(parents=True, exist_ok=True)
-        made = tempfile.mkdtemp(prefix="web-", dir=parent)
+        for stale in parent.glob("web-*"):
+            if not _running(stale.name.removeprefix("web-")):
+                shutil.rmtree(stale, ignore_errors=True)
+        made = parent / f"web-{os.getpid()}"
+        shutil.rmtree(made, ignore_errors=True)  # a dead server's of our pid (a container's 1)
+        made.mkdir()
+        chosen = str(made)
     except OSError:
-        made = tempfile.mkdtemp(prefix="hotline-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
-    return made, True
+        chosen = tempfile.mkdtemp(prefix="hotline-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = chosen
+    return chosen, True
+
+
+def _running(pid: str) -> bool:
+    """Whether a process of this id is running (or its id is not a number: left alone)."""
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or an id no process has: left alone
+    return True
 
 
 def _web_process_exited(server: Any, worker: Any) -> None:
