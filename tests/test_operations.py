@@ -128,6 +128,11 @@ def test_hotline_web_adds_up_webhook_timings_of_all_its_processes(
         "HOME": str(home),
     }
     server_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # A server killed before it could tidy up left its files (4194305: above Linux's
+    # largest pid, so no process has it).
+    stale = tmp_path / "var" / "metrics" / "web-4194305"
+    stale.mkdir(parents=True)
+    (stale / "histogram_4194306.db").write_bytes(b"")
     server_env.pop("XDG_RUNTIME_DIR", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hotline", "web", "--bind", f"127.0.0.1:{port}"],
@@ -152,7 +157,8 @@ def test_hotline_web_adds_up_webhook_timings_of_all_its_processes(
         scraped = requests.get(base + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert scraped.status_code == 200
         assert histogram_count(scraped.text, "/twilio/fallback") == 20
-        [metrics_dir] = (tmp_path / "var" / "metrics").iterdir()
+        [metrics_dir] = (tmp_path / "var" / "metrics").iterdir()  # the stale one is gone
+        assert metrics_dir.name == f"web-{proc.pid}"
         assert list(metrics_dir.glob("histogram_*.db")), "no multiprocess files under var"
         assert not (home / ".gunicorn").exists(), "gunicorn's control socket under $HOME"
     finally:
