@@ -125,8 +125,9 @@ def parse_calling_hours(value: str) -> CallingHours:
     if not match:
         raise ValueError("expected HH:MM-HH:MM, for example 08:00-21:00")
     h1, m1, h2, m2 = (int(g) for g in match.groups())
+    until_midnight = (h2, m2) == (24, 0)  # "00:00-24:00": the whole day
     try:
-        hours = CallingHours(time(h1, m1), time(h2, m2))
+        hours = CallingHours(time(h1, m1), time.max if until_midnight else time(h2, m2))
     except ValueError as exc:
         raise ValueError(f"not a time of day ({exc})") from None
     if hours.start == hours.end:
@@ -267,7 +268,7 @@ class Settings:
     metrics_token: str = setting("METRICS_TOKEN", "", _secret(16))
     #: Flask secret key (sessions, CSRF).
     secret_key: str = setting("SECRET_KEY", "", _secret(16), required="at least 16 characters")
-    #: Local window (caller's time zone) for callbacks, "HH:MM-HH:MM".
+    #: Local window (caller's time zone) for callbacks, "HH:MM-HH:MM" ("00:00-24:00": any time).
     calling_hours: CallingHours = setting(
         "CALLING_HOURS", CallingHours(time(8, 0), time(21, 0)), parse_calling_hours
     )

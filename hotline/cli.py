@@ -204,22 +204,27 @@ def users_add(username: str, role: str, counselor_id: str) -> None:
     click.echo(f"created {user.role} {user.username} ({user.id})")
 
 
+#: How much faster call time runs on the stand-in during ``hotline simulate`` by default: a
+#: day's worth of calls (rings, prompts, 1 to 15 minute conversations) in seconds.
+DEMO_SPEED = 300.0
+
+
 # Issue 4: a scenario against a running Hotline through the Twilio stand-in.
 @main.command()
 @click.option("--callers", default=50, show_default=True, type=click.IntRange(1, 5000))
 @click.option("--counselors", default=5, show_default=True, type=click.IntRange(1, 200))
 @click.option(
     "--url",
-    default="http://127.0.0.1:5000",
-    show_default=True,
-    help="The running Hotline (its JSON API).",
+    default=None,
+    help="The running Hotline (its JSON API); default: what `hotline dev` wrote to "
+    "var/dev.json, else http://127.0.0.1:$PORT.",
 )
 @click.option(
     "--standin",
     "standin_url",
-    default="http://127.0.0.1:5050",
-    show_default=True,
-    help="The Twilio stand-in it is connected to.",
+    default=None,
+    help="The Twilio stand-in it is connected to; default: from var/dev.json, else "
+    "http://127.0.0.1:$STANDIN_PORT.",
 )
 @click.option(
     "--api-token",
@@ -231,15 +236,17 @@ def users_add(username: str, role: str, counselor_id: str) -> None:
 @click.option("--seed", default=1, show_default=True, help="Same seed, same scenario.")
 @click.option(
     "--arrival-seconds",
-    default=20.0,
+    default=10.0,
     show_default=True,
     help="Real seconds over which the callers dial in.",
 )
 @click.option(
     "--speed",
-    type=float,
-    default=None,
-    help="Make call time on the stand-in run this many times faster.",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEMO_SPEED,
+    show_default=True,
+    help="Call time on the stand-in runs this many times faster during the run (rings, "
+    "prompts, talk; the simulated counselors' wrap-up too).",
 )
 @click.option(
     "--timeout",
@@ -250,17 +257,22 @@ def users_add(username: str, role: str, counselor_id: str) -> None:
 def simulate(
     callers: int,
     counselors: int,
-    url: str,
-    standin_url: str,
+    url: str | None,
+    standin_url: str | None,
     api_token: str | None,
     seed: int,
     arrival_seconds: float,
-    speed: float | None,
+    speed: float,
     timeout: float,
 ) -> None:
     """Run callers and counselors through the stand-in; exit 1 on any anomaly."""
+    from hotline.dev import read_dev_running
     from twilio_standin.simulate import Scenario, Simulation
 
+    settings = _settings(dev=True)
+    running = read_dev_running(settings.var_dir) or {}
+    url = url or running.get("web") or f"http://127.0.0.1:{settings.port}"
+    standin_url = standin_url or running.get("standin") or settings.twilio_standin_url
     api_token = api_token or _dev_api_token()
     if not api_token:
         raise click.UsageError("--api-token is required (or set HOTLINE_API_TOKEN)")

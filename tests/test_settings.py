@@ -111,6 +111,8 @@ def test_calling_hours_window() -> None:
     s = load_settings({**GOOD, "CALLING_HOURS": "22:00-06:00"})
     assert s.calling_hours.contains(time(23, 0)) and s.calling_hours.contains(time(5, 59))
     assert not s.calling_hours.contains(time(12, 0))
+    whole_day = load_settings({**GOOD, "CALLING_HOURS": "00:00-24:00"}).calling_hours
+    assert whole_day.contains(time(0, 0)) and whole_day.contains(time(23, 59, 59))
 
 
 def test_every_field_names_its_variable_parser_and_default() -> None:

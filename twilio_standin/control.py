@@ -150,6 +150,12 @@ def anomalies() -> Any:
     return jsonify(anomalies=list(s.anomalies), webhook_errors=list(s.webhook_errors))
 
 
+@bp.get("/clock")
+def show_clock() -> Any:
+    """How fast call time runs: {"factor": 20}."""
+    return jsonify(factor=_standin().clock.factor)
+
+
 @bp.put("/clock")
 def set_clock() -> Any:
     """Change how fast call time runs: {"factor": 20}."""

@@ -7,8 +7,10 @@ counselor or caller rung while already on a call, or a webhook that failed.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ from twilio_standin.phones import HANG_UP, Script
 FINAL = frozenset({"connected", "unreachable", "failed", "cancelled", "removed"})
 #: Consecutive missing lead ids after which the scan stops.
 SCAN_GAP = 25
+#: Call seconds a simulated counselor spends on their notes after a call before pressing
+#: ready (on the stand-in's clock, like the calls: Hotline's WRAPUP_SECONDS is the most).
+NOTES_SECONDS = 45.0
 
 
 @dataclass
@@ -34,10 +39,10 @@ class Scenario:
     counselors: int = 5
     seed: int = 1
     #: Real seconds over which the callers dial in.
-    arrival_seconds: float = 20.0
+    arrival_seconds: float = 10.0
     #: Real seconds to wait for every lead to settle before summarising.
     timeout: float = 300.0
-    #: Call-time speed of the stand-in (None: leave it as it runs).
+    #: Call-time speed of the stand-in during the run (None: leave it as it runs).
     speed: float | None = None
 
 
@@ -47,12 +52,19 @@ class Summary:
 
     callers: int = 0
     leads: int = 0
+    #: Real seconds the run took, from the first counselor to the summary.
+    seconds: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
     connected: int = 0
     retries: int = 0
     unreachable: int = 0
     callback_seconds: list[float] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> int:
+        """Leads not yet final (waiting, being called back, or waiting for a retry)."""
+        return sum(n for s, n in self.statuses.items() if s not in FINAL)
 
     def percentile(self, p: float) -> float | None:
         """The p-th percentile of time to callback (nearest rank)."""
@@ -69,15 +81,17 @@ class Summary:
         def secs(v: float | None) -> str:
             return "n/a" if v is None else f"{v:.1f}s"
 
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "none"
         out = [
             f"callers:              {self.callers}",
             f"leads created:        {self.leads}",
             f"callbacks connected:  {self.connected}",
             f"retries:              {self.retries}",
             f"unreachable:          {self.unreachable}",
-            f"still pending:        {sum(n for s, n in self.statuses.items() if s not in FINAL)}",
-            f"time to callback:     median {secs(median)}, p90 {secs(p90)}",
-            f"lead statuses:        {dict(sorted(self.statuses.items()))}",
+            f"still pending:        {self.pending}",
+            f"time to callback:     median {secs(median)}, p90 {secs(p90)} (real time)",
+            f"lead statuses:        {statuses}",
+            f"took:                 {self.seconds:.0f}s",
             f"anomalies:            {len(self.anomalies)}",
         ]
         out += [f"  - {a}" for a in self.anomalies]
@@ -154,6 +168,10 @@ class Simulation:
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.echo = echo
         self.counselor_phones: set[str] = set()
+        #: This run's counselors, by id.
+        self.counselor_ids: set[str] = set()
+        #: Call-time speed of the stand-in during the run.
+        self.factor = 1.0
 
     # --- HTTP helpers ------------------------------------------------------------------
 
@@ -186,14 +204,33 @@ class Simulation:
     # --- The run -----------------------------------------------------------------------
 
     def run(self, scenario: Scenario) -> Summary:
-        """Set up, dial in, wait, summarise."""
-        rng = random.Random(scenario.seed)
+        """Set up, dial in, wait, summarise; the stand-in's clock runs at the scenario's
+        speed meanwhile, and simulated counselors end their wrap-up when their notes are
+        done."""
         health = self._control("GET", "/health")
         health.raise_for_status()
         if not health.json().get("voice"):
             raise RuntimeError("the stand-in is not connected to a hotline")
+        clock = self._control("GET", "/clock")
+        clock.raise_for_status()
+        before = float(clock.json()["factor"])
+        self.factor = scenario.speed or before
         if scenario.speed:
             self._control("PUT", "/clock", {"factor": scenario.speed}).raise_for_status()
+        done = threading.Event()
+        desk = threading.Thread(target=self._counselors_at_their_desks, args=(done,), daemon=True)
+        try:
+            desk.start()
+            return self._run(scenario)
+        finally:
+            done.set()
+            desk.join(5)
+            if scenario.speed:
+                self._control("PUT", "/clock", {"factor": before})
+
+    def _run(self, scenario: Scenario) -> Summary:
+        started = time.monotonic()
+        rng = random.Random(scenario.seed)
         anomalies_before = len(self._control("GET", "/anomalies").json()["anomalies"])
         errors_before = len(self._control("GET", "/anomalies").json()["webhook_errors"])
         first_lead = self._last_lead_number() + 1
@@ -227,7 +264,45 @@ class Simulation:
             inbound[created.json()["sid"]] = number
             time.sleep(rng.uniform(0, 2 * gap))
         leads = self._wait(inbound, first_lead, scenario.timeout)
-        return self._summarise(inbound, leads, anomalies_before, errors_before)
+        summary = self._summarise(inbound, leads, anomalies_before, errors_before)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _counselors_at_their_desks(self, done: threading.Event) -> None:
+        """This run's counselors press ready NOTES_SECONDS of call time after a call
+        (Hotline's wrap-up is real time, and the most they may take)."""
+        since: dict[str, float] = {}
+        session = requests.Session()  # its own: a Session is not shared between threads
+        session.headers.update(self.session.headers)
+        while not done.wait(0.2):
+            try:
+                listed = session.get(self.hotline + "/api/counselors", timeout=15)
+            except requests.RequestException:
+                continue
+            if listed.status_code != 200:
+                continue
+            now = time.monotonic()
+            wrapping = {
+                c["id"]
+                for c in listed.json()["counselors"]
+                if c["id"] in self.counselor_ids and c["status"] == "wrap_up"
+            }
+            for cid in list(since):
+                if cid not in wrapping:
+                    del since[cid]
+            for cid in wrapping:
+                since.setdefault(cid, now)
+                if now - since[cid] >= NOTES_SECONDS / self.factor:
+                    # A 409 (the sweep ended the wrap-up and a callback came first) or a
+                    # lost connection: nothing to do, the next look decides again.
+                    with contextlib.suppress(requests.RequestException):
+                        session.post(
+                            f"{self.hotline}/api/counselors/{cid}/status",
+                            json={"status": "available"},
+                            timeout=15,
+                        )
+                    del since[cid]
+        session.close()
 
     def _existing_counselors(self) -> dict[str, str]:
         """Counselors of earlier runs, id by name (a run reuses them: a number is one
@@ -260,6 +335,7 @@ class Simulation:
             if created.status_code != 201:
                 raise RuntimeError(f"POST /api/counselors: {created.status_code} {created.text}")
             cid = created.json()["id"]
+        self.counselor_ids.add(cid)
         made = self._api("POST", f"/api/counselors/{cid}/status", {"status": "available"})
         if made.status_code != 200:
             raise RuntimeError(f"POST /api/counselors/{cid}/status: {made.status_code}")
