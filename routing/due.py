@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from redis import Redis
+from redis.exceptions import WatchError
 
 from routing import keys
 from routing.hours import next_call_time
@@ -26,10 +27,10 @@ def requeue_due(r: Redis, settings: Settings, lead_id: str, now: float | None = 
     now = time.time() if now is None else now
     lead = get_lead(r, lead_id)
     if lead is None:
-        r.zrem(keys.DUE, lead_id)
+        _drop_stale(r, lead_id)
         return "missing"
     if lead.status not in WAITING_FOR_TIME:
-        r.zrem(keys.DUE, lead_id)
+        _drop_stale(r, lead_id)
         return lead.status
     due = r.zscore(keys.DUE, lead_id)
     if due is not None and due > now:
@@ -45,6 +46,23 @@ def requeue_due(r: Redis, settings: Settings, lead_id: str, now: float | None = 
         return LeadStatus.WAITING.value
     again = get_lead(r, lead_id)
     return again.status if again is not None else "missing"
+
+
+def _drop_stale(r: Redis, lead_id: str) -> None:
+    """Take a lead that is not waiting for a time off the due list, unless it has come back
+    to waiting for one since it was read (a reservation ending in a retry puts it there
+    again): checked and removed in one transaction, so that entry is never lost."""
+    key = keys.LEAD.format(lead_id)
+    with r.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.hget(key, "status") in WAITING_FOR_TIME:
+                return
+            pipe.multi()
+            pipe.zrem(keys.DUE, lead_id)
+            pipe.execute()
+        except WatchError:
+            pass  # it changed again: the entry stays, the next look decides
 
 
 def due_leads(r: Redis, now: float) -> list[str]:
