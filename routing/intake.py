@@ -5,12 +5,13 @@ call arrives, its answers saved as the caller gives them, and queued (``waiting`
 IVR completes or the caller hangs up mid-IVR. The IVR's step, tries and answers live in an
 expiring session hash per CallSid (``IVR_SESSION``); phone numbers only in the lead hash.
 
-Every webhook waits for its Redis round trips, so each request makes as few as it can, with
-short Lua scripts (``routing/lua/intake_*.lua``) that check and write atomically where WATCH
-loops would take several: a new call is one round trip (``intake_open``), a menu step two
-(``intake_load``, then ``intake_save``, which writes the answers only while the lead is
-still in intake), and the step that queues the lead adds one more (``intake_complete``, a
-compare-and-set on the lead as read) before the closing words' place and wait estimate.
+Every webhook waits for its Redis round trips, so each request makes one, with short Lua
+scripts that check and write atomically: a new call is ``intake_open``; a menu step is
+``ivr_step`` (routing.ivr_sessions.step_session: the session read, the decision Python made
+for each state that matters applied, the answers written while the lead is in intake), and
+on the step that confirms the number the same script queues the lead and reads what the wait
+estimate needs. A caller who hangs up in the IVR is queued by ``intake_complete`` (a
+compare-and-set on the lead as read).
 
 Hang-up mid-IVR: the lead is still queued, flagged ``ivr_abandoned`` and with
 ``consent_at`` left at 0 (the caller never confirmed the number). We call them back anyway:
