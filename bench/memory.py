@@ -127,9 +127,9 @@ def run(quick: bool = False) -> Result:
 
 
 def _pending_key(settings: object, phone: str) -> str | None:
-    from routing import intake
+    from routing import ivr_outcomes
 
-    return intake.pending_key(settings, phone) if phone else None  # type: ignore[arg-type]
+    return ivr_outcomes.pending_key(settings, phone) if phone else None  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

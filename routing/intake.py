@@ -13,6 +13,9 @@ on the step that confirms the number the same script queues the lead and reads w
 estimate needs. A caller who hangs up in the IVR is queued by ``intake_complete`` (a
 compare-and-set on the lead as read).
 
+How a call leaves the IVR (queued, no number, a pending callback kept or cancelled) is
+``routing.ivr_outcomes``.
+
 Hang-up mid-IVR: the lead is still queued, flagged ``ivr_abandoned`` and with
 ``consent_at`` left at 0 (the caller never confirmed the number). We call them back anyway:
 they called a helpline for help and may have been cut off or interrupted, and a counselor
@@ -26,13 +29,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from typing import Any
 
 from redis import Redis
-from redis.exceptions import WatchError
 
-from routing import dispositions, keys, queue, stats
-from routing.counselors import FREE, OFF_DUTY
+from routing import keys, queue, stats
 from routing.ivr import (
     Decision,
     Finish,
@@ -47,10 +47,18 @@ from routing.ivr import (
     start,
     start_pending,
 )
+from routing.ivr_outcomes import (
+    cancel,
+    complete,
+    fail_no_number,
+    keep,
+    log_queued,
+    pending_key,
+    queueing,
+)
 from routing.ivr_sessions import (
     LEAD_PREFIX,
     SESSION_TTL,
-    Queueing,
     condition,
     load_session,
     save_session,
@@ -63,9 +71,8 @@ from routing.leads import (
     LeadStatus,
     get_lead,
     history_entry,
-    record_event,
 )
-from routing.phones import caller_id_number, mask, national_digits, number_digest
+from routing.phones import caller_id_number, mask, national_digits
 from routing.prompts import spoken_digits, spoken_wait
 from routing.scripts import flat_pairs, run_script
 from settings import Settings
@@ -74,35 +81,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds the CallSid -> lead link is kept, so a late duplicate never makes a second lead.
 CALL_LEAD_TTL = 30 * 86400
-#: Seconds a number -> pending lead link is kept; it is checked against the lead's status
-#: on every use, so a stale one is harmless.
-PENDING_TTL = 30 * 86400
-#: Daily counter: calls that ended in the IVR with no number we could call back.
-NO_CALLBACK_NUMBER = "no_callback_number"
-#: Reason of a hang-up lead not queued because its number is on the do-not-call list.
-DO_NOT_CALL = "do_not_call"
 #: Call statuses that mean the inbound call is over.
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-#: Lead statuses a caller may cancel from (a counselor is not dialing them right now).
-CANCELLABLE = frozenset(
-    s.value for s in (LeadStatus.WAITING, LeadStatus.RETRY_WAIT, LeadStatus.DEFERRED)
-)
-
-
-def pending_key(settings: Settings, phone: str) -> str:
-    """The key holding the pending lead id of a callback number (keyed by its digest)."""
-    return keys.PENDING_BY_NUMBER.format(number_digest(phone, settings.secret_key))
-
-
-def find_pending(r: Redis, settings: Settings, phone: str) -> Lead | None:
-    """The lead still owed a callback at ``phone``, if any."""
-    lead_id = r.get(pending_key(settings, phone))
-    lead = get_lead(r, lead_id) if lead_id else None
-    if lead is None or lead.phone != phone or not LeadStatus(lead.status).pending:
-        return None
-    return lead
-
-
 # --- requests ----------------------------------------------------------------------------
 
 
@@ -130,7 +110,7 @@ def answer_step(
         step,
         decisions,
         never_call_check=check,
-        queueing=_queueing(settings) if completes else None,
+        queueing=queueing(settings) if completes else None,
         # The caller hears their place next: with Sentinel the lead must be on a replica
         # first (other writes need not be: the sweep and Twilio repair what is in flight).
         wait_ms=settings.redis_wait_ms if completes and settings.redis_sentinels else None,
@@ -145,7 +125,7 @@ def answer_step(
     else:
         turn = render(stepped.state, decisions[stepped.condition])
     if stepped.place and stepped.lead is not None:  # queued by the step itself
-        _log_queued(Lead.from_redis(stepped.lead), abandoned=False)
+        log_queued(Lead.from_redis(stepped.lead), abandoned=False)
         if stepped.replicas == 0:
             log.warning(
                 "lead %s queued but on no replica after %s ms; the caller is told anyway",
@@ -162,40 +142,6 @@ def answer_step(
     if turn.finish is not None:
         turn = _finish(r, settings, stepped.lead_id, turn, stepped.lead)
     return turn
-
-
-def _queueing(settings: Settings) -> Queueing:
-    """What the IVR step's script needs to queue a lead whose caller confirms their number
-    (as intake_complete.lua, for a caller who hung up, is given by _queue_if_unchanged)."""
-    now = time.time()
-    written = {
-        "status": LeadStatus.WAITING.value,
-        "ivr_abandoned": "0",
-        "consent_at": repr(now),  # they confirmed the number: consent (module docstring)
-        "updated_at": repr(now),
-        # queued_at starts the clock of the insurance-specialist preference (as add_waiting).
-        "queued_at": repr(now),
-    }
-    bucket_head, rest = keys.WAITING.split("{0}")
-    bucket_middle, bucket_tail = rest.split("{1}")
-    return Queueing(
-        stats.day_key(settings.report_time_zone, now),
-        {
-            "bucket": [bucket_head, bucket_middle, bucket_tail],
-            "pending": keys.PENDING_BY_NUMBER.split("{0}"),
-            "events": keys.LEAD_EVENTS.split("{0}"),
-            "urgent_head_start": settings.urgent_head_start,
-            "self_head_start": settings.self_head_start,
-            "pending_ttl": PENDING_TTL,
-            "counters_ttl": stats.RETENTION_SECONDS,
-            "counters": stats.LEADS_CREATED,
-            "entry": history_entry("waiting", ivr_abandoned=False),
-            "lifted": history_entry("do_not_call_lifted"),
-            "fields": flat_pairs(written),
-            "free": " ".join(FREE),
-            "off": " ".join(OFF_DUTY),
-        },
-    )
 
 
 def _decisions(
@@ -242,7 +188,7 @@ def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) ->
     if not lead.phone:
         fail_no_number(r, settings, lead.id, abandoned=True)
         return None
-    queued, newly, _ = _complete(r, settings, lead.id, abandoned=True, read=data)
+    queued, newly, _ = complete(r, settings, lead.id, abandoned=True, read=data)
     return queued if newly else None
 
 
@@ -378,7 +324,7 @@ def _finish(
     hash if the caller has just read it)."""
     language = turn.state.language
     if turn.finish is Finish.COMPLETE:
-        lead, newly, place = _complete(r, settings, lead_id, read=read)
+        lead, newly, place = complete(r, settings, lead_id, read=read)
         return replace(turn, say=_closing(r, lead, language, place), queued=newly)
     if turn.finish is Finish.NO_NUMBER:
         fail_no_number(r, settings, lead_id)
@@ -403,197 +349,3 @@ def _closing(
         return (Phrase("kept" if pending else "goodbye"),)
     wait = spoken_wait(queue.estimate_wait_seconds(r, place), language)
     return (Phrase("closing", {"place": place, "wait": wait}),)
-
-
-def complete(
-    r: Redis, settings: Settings, lead_id: str, *, abandoned: bool = False
-) -> tuple[Lead | None, bool]:
-    """Queue an intake lead (status waiting); (lead, True) only for the call that did it,
-    so a repeated request or a racing status callback never queues it twice."""
-    lead, newly, _ = _complete(r, settings, lead_id, abandoned=abandoned)
-    return lead, newly
-
-
-def _complete(
-    r: Redis,
-    settings: Settings,
-    lead_id: str,
-    *,
-    abandoned: bool = False,
-    read: dict[str, str] | None = None,
-) -> tuple[Lead | None, bool, int | None]:
-    """``complete``, also giving the lead's place in line when it was queued now; ``read``
-    is the lead hash if the caller has just read it (one round trip fewer)."""
-    key = keys.LEAD.format(lead_id)
-    data: dict[str, Any] = r.hgetall(key) if read is None else read
-    while True:
-        if not data:
-            return None, False, None
-        lead = Lead.from_redis(data)
-        if abandoned and lead.phone and dispositions.is_do_not_call(r, settings, lead.phone):
-            # They asked not to be called and did not give consent again on this call.
-            fail_no_number(r, settings, lead_id, abandoned=True, reason=DO_NOT_CALL)
-            return get_lead(r, lead_id), False, None
-        if lead.status != LeadStatus.INTAKE or not lead.phone:
-            return _requeue_if_lost(r, settings, lead), False, None
-        place = _queue_if_unchanged(r, settings, lead, data, abandoned=abandoned)
-        if place:
-            break
-        data = r.hgetall(key)  # changed since it was read: decide again on what it holds now
-    _log_queued(lead, abandoned=abandoned)
-    return lead, True, place
-
-
-def _log_queued(lead: Lead, *, abandoned: bool) -> None:
-    log.info(
-        "lead %s waiting: %s, %s, %s, insurance %s, callback %s%s",
-        lead.id,
-        lead.language,
-        lead.situation,
-        "urgent" if lead.urgent else "not urgent",
-        lead.insurance,
-        mask(lead.phone),
-        " (hung up in the IVR)" if abandoned else "",
-    )
-
-
-def _queue_if_unchanged(
-    r: Redis, settings: Settings, lead: Lead, read: dict[str, str], *, abandoned: bool
-) -> int:
-    """Queue ``lead`` (status waiting, in line, pending link, history, counters) in one
-    atomic step (routing/lua/intake_complete.lua), unless its hash no longer holds ``read``.
-    Updates ``lead`` to what was written; its place in line when queued, else 0."""
-    now = time.time()
-    lead.status = LeadStatus.WAITING.value
-    lead.ivr_abandoned = abandoned
-    lead.consent_at = 0.0 if abandoned else now  # see the module docstring
-    lead.updated_at = now
-    # queued_at starts the clock of the insurance-specialist preference (as add_waiting).
-    written = {**lead.to_redis(), "queued_at": repr(now), "updated_at": repr(now)}
-    counters = [stats.LEADS_CREATED] + ([stats.IVR_ABANDONED] if abandoned else [])
-    score = lead.queue_score(settings.urgent_head_start, settings.self_head_start)
-    keys_ = [
-        keys.LEAD.format(lead.id),
-        queue.bucket_key(lead.language, lead.insurance),
-        keys.WAITING_ALL,
-        pending_key(settings, lead.phone),
-        keys.LEAD_EVENTS.format(lead.id),
-        keys.DO_NOT_CALL,
-        stats.day_key(settings.report_time_zone, now),
-    ]
-    args = [
-        repr(score),
-        lead.id,
-        PENDING_TTL,
-        stats.RETENTION_SECONDS,
-        " ".join(counters),
-        # A hang-up gave no consent, so it never lifts a do-not-call entry.
-        "" if abandoned else dispositions.do_not_call_digest(settings, lead.phone),
-        history_entry("waiting", ivr_abandoned=abandoned),
-        history_entry("do_not_call_lifted"),
-        len(read),
-        *flat_pairs(read),
-        *flat_pairs(written),
-    ]
-    if abandoned or not settings.redis_sentinels:
-        return int(run_script(r, "intake_complete", keys_, args))
-    # The caller hears their place next: the lead must survive a failover first, so WAIT
-    # for a replica on the connection that wrote it (one pipeline, one connection). Other
-    # writes need no WAIT: a hang-up's lead was promised nothing, and what is in flight
-    # (IVR sessions, reservations, timers) is repaired by the sweep and Twilio reconciliation.
-    with r.pipeline(transaction=False) as pipe:
-        run_script(pipe, "intake_complete", keys_, args)
-        pipe.wait(1, settings.redis_wait_ms)
-        place, replicas = pipe.execute()
-    if int(place) and not replicas:
-        log.warning(
-            "lead %s queued but on no replica after %s ms; the caller is told anyway",
-            lead.id,
-            settings.redis_wait_ms,
-        )
-    return int(place)
-
-
-def _requeue_if_lost(r: Redis, settings: Settings, lead: Lead) -> Lead:
-    """A waiting lead missing from the queue (a crash between the status change and
-    add_waiting) goes back in at its fixed score; matching takes it out only by changing
-    its status in the same step, so this never re-adds a lead that is being served."""
-    if lead.status == LeadStatus.WAITING and queue.position(r, lead.id) is None:
-        log.warning("lead %s was waiting but not in line; re-queued", lead.id)
-        queue.add_waiting(r, settings, lead)
-    return lead
-
-
-def fail_no_number(
-    r: Redis,
-    settings: Settings,
-    lead_id: str,
-    *,
-    abandoned: bool = False,
-    reason: str | None = None,
-) -> None:
-    """Record that the IVR ended with no number we may call back (nothing is queued)."""
-    reason = reason or NO_CALLBACK_NUMBER
-    key = keys.LEAD.format(lead_id)
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                if pipe.hget(key, "status") != LeadStatus.INTAKE.value:
-                    return
-                pipe.multi()
-                pipe.hset(
-                    key,
-                    mapping={
-                        "status": LeadStatus.FAILED.value,
-                        "status_reason": reason,
-                        "ivr_abandoned": "1" if abandoned else "0",
-                        "updated_at": str(time.time()),
-                    },
-                )
-                pipe.execute()
-                break
-            except WatchError:
-                continue
-    record_event(r, lead_id, "failed", reason=reason, ivr_abandoned=abandoned)
-    stats.incr(r, settings.report_time_zone, reason)
-    log.info("lead %s not queued: %s (%s)", lead_id, reason, "hung up" if abandoned else "IVR")
-
-
-def keep(r: Redis, lead_id: str) -> None:
-    """A caller with a pending callback chose to keep it (their place does not change)."""
-    record_event(r, lead_id, "caller_kept")
-
-
-def cancel(r: Redis, settings: Settings, lead_id: str) -> bool:
-    """Cancel a pending callback at the caller's request (True, also when it already is);
-    False if a counselor is already being connected to them or it has ended otherwise."""
-    key = keys.LEAD.format(lead_id)
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                data: dict[str, Any] = pipe.hgetall(key)
-                if data.get("status") not in CANCELLABLE:
-                    pipe.unwatch()
-                    return data.get("status") == LeadStatus.CANCELLED.value
-                lead = Lead.from_redis(data)
-                pipe.multi()
-                pipe.hset(
-                    key,
-                    mapping={
-                        "status": LeadStatus.CANCELLED.value,
-                        "status_reason": "caller_cancelled",
-                        "updated_at": str(time.time()),
-                    },
-                )
-                # Out of line in the same transaction: never cancelled yet still waiting.
-                queue.leave_line(pipe, lead)
-                pipe.execute()
-                break
-            except WatchError:
-                continue
-    r.delete(pending_key(settings, lead.phone))
-    record_event(r, lead_id, "cancelled", reason="caller_cancelled")
-    log.info("lead %s cancelled by the caller", lead_id)
-    return True

@@ -26,7 +26,7 @@ from redis import Redis
 from redis.exceptions import LockError, WatchError
 
 from routing import keys
-from routing.intake import pending_key
+from routing.ivr_outcomes import pending_key
 from routing.leads import LeadStatus
 from routing.phones import redact
 from settings import Settings

@@ -6,7 +6,7 @@ from typing import Any
 
 import redis
 
-from routing import dispositions, intake, keys, queue
+from routing import dispositions, ivr_outcomes, keys, queue
 from routing.leads import LeadStatus, lead_events
 from settings import Settings
 from tests.test_intake import lead_of
@@ -27,7 +27,7 @@ def test_a_hang_up_from_a_number_that_asked_not_to_be_called_is_not_queued(
     caller.answers("1", "1")
     caller.hangs_up()
     lead = lead_of(r, caller)
-    assert (lead.status, lead.status_reason) == (LeadStatus.FAILED, intake.DO_NOT_CALL)
+    assert (lead.status, lead.status_reason) == (LeadStatus.FAILED, ivr_outcomes.DO_NOT_CALL)
     assert queue.position(r, lead.id) is None
     assert dispositions.is_do_not_call(r, settings, NUMBER)
 

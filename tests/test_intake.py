@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 
 from hotline.app import create_app
-from routing import intake, keys, queue, stats
+from routing import intake, ivr_outcomes, keys, queue, stats
 from routing.leads import Lead, LeadStatus, get_lead, lead_events, save_lead
 from settings import Settings, load_settings
 from tests.callers import Caller
@@ -226,7 +226,7 @@ def test_a_pending_caller_can_cancel(dial_in: Any, r: redis.Redis, settings: Set
         "caller_cancelled",
     )
     assert queue.waiting_count(r) == 0
-    assert intake.find_pending(r, settings, NUMBER) is None
+    assert ivr_outcomes.find_pending(r, settings, NUMBER) is None
     # the next call starts a new request, with a new place in line
     third = dial_in(NUMBER)
     third.dials()
@@ -263,7 +263,7 @@ def test_the_keyed_callback_number_is_the_one_recognised(
     caller.dials()
     caller.answers("1", "1", "1", "1", "3125550188", "1")
     lead = lead_of(r, caller)
-    assert intake.find_pending(r, settings, "+13125550188") == lead
+    assert ivr_outcomes.find_pending(r, settings, "+13125550188") == lead
     again = dial_in("+13125550188")
     again.dials()
     assert again.step == "pending"
@@ -315,21 +315,21 @@ def test_complete_is_idempotent_and_only_the_first_queues(
 ) -> None:
     lead = Lead(id="L000001", call_sid="CA1", phone=NUMBER, first_call_at=1.0, created_at=1.0)
     save_lead(r, lead)
-    queued, newly = intake.complete(r, settings, lead.id)
+    queued, newly, _ = ivr_outcomes.complete(r, settings, lead.id)
     assert newly and queued is not None and queued.status == LeadStatus.WAITING
-    again, newly_again = intake.complete(r, settings, lead.id, abandoned=True)
+    again, newly_again, _ = ivr_outcomes.complete(r, settings, lead.id, abandoned=True)
     assert not newly_again and again is not None and not again.ivr_abandoned
     assert queue.waiting_count(r) == 1
-    assert intake.complete(r, settings, "L999999") == (None, False)
+    assert ivr_outcomes.complete(r, settings, "L999999") == (None, False, None)
 
 
 def test_a_waiting_lead_lost_from_the_queue_is_put_back(r: redis.Redis, settings: Settings) -> None:
     lead = Lead(id="L000002", call_sid="CA2", phone=NUMBER, first_call_at=5.0, created_at=5.0)
     save_lead(r, lead)
-    queued, _ = intake.complete(r, settings, lead.id)
+    queued, _, _ = ivr_outcomes.complete(r, settings, lead.id)
     assert queued is not None
     queue.remove_waiting(r, queued)  # as if the process died before add_waiting
-    intake.complete(r, settings, lead.id)
+    ivr_outcomes.complete(r, settings, lead.id)
     assert r.zscore(keys.WAITING_ALL, lead.id) == queued.queue_score(
         settings.urgent_head_start, settings.self_head_start
     )
@@ -454,7 +454,7 @@ def test_every_ivr_step_is_one_round_trip_the_confirming_one_included(
     score = lead.queue_score(settings.urgent_head_start, settings.self_head_start)
     assert r.zscore(keys.WAITING_ALL, lead.id) == score
     assert r.zscore(queue.bucket_key("es", "medicaid"), lead.id) == score
-    assert intake.find_pending(r, settings, lead.phone) is not None
+    assert ivr_outcomes.find_pending(r, settings, lead.phone) is not None
     assert lead.consent_at > 0 and not lead.ivr_abandoned
     assert [e["event"] for e in lead_events(r, lead.id)][-1] == "waiting"
     assert r.hget(stats.day_key(ZONE), stats.LEADS_CREATED) == "1"

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from routing import keys, reports, retention, stats
-from routing.intake import pending_key
+from routing.ivr_outcomes import pending_key
 from routing.leads import Lead, LeadStatus, get_lead, record_event, save_lead
 from settings import Settings
 from tests.conftest import ZONE, AuthActions
