@@ -54,11 +54,25 @@ def _problem(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error="Unavailable" if status == 503 else "Bad Request", message=message), status
 
 
-def _transcript(leg: dict[str, Any]) -> list[dict[str, Any]]:
-    """The parts of a leg a person hears or does, without any URL."""
+def _waiting(leg: dict[str, Any]) -> bool:
+    """Whether the call waits for keys: a Gather listens and no key pressed on the keypad is
+    still on its way to it (a key pressed during a prompt stops it and is taken at once)."""
+    events = leg.get("transcript", [])
+    pressed = sum(len(e.get("digits", "")) for e in events if e.get("event") == "pressed")
+    taken = sum(len(e.get("digits", "")) for e in events if e.get("event") == "digits")
+    return bool(events) and events[-1].get("event") == "gather" and pressed <= taken
+
+
+def _transcript(leg: dict[str, Any], keypad: bool = False) -> list[dict[str, Any]]:
+    """The parts of a leg a person hears or does, without any URL. On the keypad's own call,
+    the keys as they are pressed, and the Gather only while it waits for one."""
     lines = []
     for event in leg.get("transcript", []):
         kind = event.get("event")
+        if keypad and kind == "digits":
+            continue  # shown as pressed
+        if keypad and kind == "pressed":
+            kind = "digits"
         if kind == "say":
             lines.append(
                 {
@@ -68,7 +82,8 @@ def _transcript(leg: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
         elif kind == "gather":
-            lines.append({"kind": "gather"})
+            if not keypad:
+                lines.append({"kind": "gather"})
         elif kind == "digits":
             lines.append({"kind": "digits", "text": event.get("digits", "")})
         elif kind in ("bridged", "hangup", "person-hung-up", "ended", "error"):
@@ -131,10 +146,11 @@ def show_call(sid: str) -> Any:
         if other["to"] == leg["from"] and other["direction"] != "inbound":
             detail = _leg(other["sid"]) or other
             callbacks.append({"status": detail["status"], "transcript": _transcript(detail)})
-    waiting = bool(leg["transcript"]) and leg["transcript"][-1].get("event") == "gather"
+    waiting = _waiting(leg)
+    transcript = _transcript(leg, keypad=True) + ([{"kind": "gather"}] if waiting else [])
     return jsonify(
         status=leg["status"],
-        transcript=_transcript(leg),
+        transcript=transcript,
         waiting_for_keys=waiting,
         callbacks=callbacks,
     )

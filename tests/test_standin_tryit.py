@@ -46,13 +46,12 @@ class Browser:
             f"/try-it/calls/{sid}/digits", json={"digits": digits}, headers=self.headers
         )
 
-    def waiting(self, sid: str, prompts_before: int) -> dict[str, Any]:
-        """The call once it waits for keys after ``prompts_before`` gathers."""
+    def waiting(self, sid: str) -> dict[str, Any]:
+        """The call once a menu waits for a key (never while a key pressed is on its way)."""
 
         def ready() -> dict[str, Any] | None:
             call = self.call(sid)
-            gathers = sum(1 for line in call["transcript"] if line["kind"] == "gather")
-            return call if call["waiting_for_keys"] and gathers > prompts_before else None
+            return call if call["waiting_for_keys"] else None
 
         return wait_until(ready, 15)  # type: ignore[no-any-return]
 
@@ -78,13 +77,16 @@ def test_a_call_from_the_keypad_reads_the_ivr_and_makes_a_lead(browser: Browser,
     assert started.status_code == 201, started.data
     sid, masked = started.get_json()["sid"], started.get_json()["caller"]
     assert masked == "***00", "the page never shows the whole number"
-    first = browser.waiting(sid, 0)
+    first = browser.waiting(sid)
     said = " ".join(line["text"] for line in first["transcript"] if line["kind"] == "say")
     assert "911" in said.replace(" ", "") and "988" in said.replace(" ", "")
-    for step, key in enumerate(("1", "1", "2", "1", "1")):
-        if step:
-            browser.waiting(sid, step)
+    assert first["transcript"][-1] == {"kind": "gather"}
+    for key in ("1", "1", "2", "1", "1"):
+        browser.waiting(sid)
         assert browser.press(sid, key).status_code == 204
+        pressed = browser.call(sid)
+        assert not pressed["waiting_for_keys"], "a key pressed is not waited for"
+        assert {"kind": "gather"} not in pressed["transcript"]
     ended = wait_until(
         lambda: (lambda c: c if c["status"] == "completed" else None)(browser.call(sid)), 15
     )
@@ -96,6 +98,29 @@ def test_a_call_from_the_keypad_reads_the_ivr_and_makes_a_lead(browser: Browser,
         "1",
     ]
     assert r.get(keys.CALL_LEAD.format(sid)), "the call became a lead"
+
+
+def test_a_key_pressed_during_a_prompt_stops_it(browser: Browser, standin: Any):
+    standin.clock.set_factor(1.0)  # prompts at the speed of speech: the welcome takes ~20 s
+    sid = browser.dial().get_json()["sid"]
+    wait_until(lambda: any(line["kind"] == "say" for line in browser.call(sid)["transcript"]))
+    assert browser.press(sid, "1").status_code == 204  # during the English welcome
+    call = browser.call(sid)
+    assert not call["waiting_for_keys"] and call["transcript"][-1] == {
+        "kind": "digits",
+        "text": "1",
+    }
+    # The next menu follows at once: the Spanish half of the welcome is never read.
+    situation = wait_until(
+        lambda: (lambda c: c if "for yourself" in str(c["transcript"]) else None)(
+            browser.call(sid)
+        ),
+        5,
+    )
+    assert "Para español" not in str(situation["transcript"])
+    assert [line["text"] for line in situation["transcript"] if line["kind"] == "digits"] == ["1"]
+    assert {"kind": "gather"} not in situation["transcript"][:-1]
+    browser.client.post(f"/try-it/calls/{sid}/hangup", headers=browser.headers)
 
 
 @pytest.mark.parametrize("digits", ["", "12a", "1" * 33])

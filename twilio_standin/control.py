@@ -40,6 +40,7 @@ def _transcript(call: Any) -> list[dict[str, Any]]:
         "play",
         "gather",
         "digits",
+        "pressed",
         "dial",
         "bridged",
         "hangup",
@@ -126,9 +127,12 @@ def press(sid: str) -> Any:
     digits = str(body.get("digits", ""))
     if not digits or any(ch not in "0123456789*#" for ch in digits) or len(digits) > 32:
         return _error(400, "digits: 1 to 32 of 0-9, * and #")
-    person = _standin().people.get(sid)
-    if person is None:
+    standin = _standin()
+    person, call = standin.people.get(sid), standin.registry.get(sid)
+    if person is None or call is None:
         return _error(404, "no such call")
+    # When, not only what: a key pressed during a prompt stops it ("digits": what a Gather took).
+    call.log.append({"event": "pressed", "digits": digits})
     person.press(digits)
     return "", 204
 

@@ -184,6 +184,10 @@ class Person:
         """Keys typed on the try-it page's keypad."""
         self._typed.put(keys)
 
+    def has_keys(self) -> bool:
+        """Whether keys (or a hang-up) wait for a Gather: on the keypad they stop a prompt."""
+        return bool(self._buffered) or not self._typed.empty()
+
     def hang_up(self) -> None:
         """The try-it page's red button."""
         self._typed.put(HANG_UP)

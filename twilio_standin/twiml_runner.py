@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 from xml.etree import ElementTree
@@ -218,6 +219,23 @@ class Leg:
         if self.clock.sleep(seconds, self.call.wake):
             self.check()
 
+    def prompt(self, seconds: float) -> bool:
+        """A prompt inside a Gather plays for ``seconds`` of call time, unless a key pressed
+        on the keypad stops it first, as on Twilio (True then). Scripted people press after
+        the prompts."""
+        if not self.person.script.interactive:
+            self.wait(seconds)
+            return False
+        end = time.monotonic() + self.clock.real(seconds)
+        while not self.person.has_keys():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            self.check()
+            if self.call.wake.wait(min(left, 0.05)):
+                self.check()
+        return True
+
     # --- Ringing and answering ---------------------------------------------------------
 
     def ring(self, timeout: float) -> str:
@@ -376,6 +394,10 @@ class Leg:
 
     def say(self, verb: ElementTree.Element) -> None:
         """<Say>: recorded with its language and voice; takes time to speak."""
+        self.wait(self.start_saying(verb))
+
+    def start_saying(self, verb: ElementTree.Element) -> float:
+        """Record a <Say>; the call seconds it takes to speak."""
         text = " ".join((verb.text or "").split())
         loops = max(1, int(verb.get("loop", "1") or 1))
         self.call.log.append(
@@ -386,7 +408,7 @@ class Leg:
                 "voice": verb.get("voice", "man"),
             }
         )
-        self.wait(loops * len(text.split()) / SAY_WORDS_PER_SECOND)
+        return loops * len(text.split()) / SAY_WORDS_PER_SECOND
 
     def gather(
         self, verb: ElementTree.Element, doc_url: str
@@ -402,12 +424,16 @@ class Leg:
         for child in verb:
             self.check()
             if child.tag == "Say":
-                self.say(child)
+                seconds = self.start_saying(child)
             elif child.tag == "Play":
                 self.call.log.append({"event": "play", "url": (child.text or "").strip()})
-                self.wait(PLAY_SECONDS)
+                seconds = PLAY_SECONDS
             elif child.tag == "Pause":
-                self.wait(float(child.get("length", "1")))
+                seconds = float(child.get("length", "1"))
+            else:
+                continue
+            if self.prompt(seconds):
+                break  # the first key stops the prompts and goes to the Gather
         self.call.log.append({"event": "gather", "timeout": timeout, "numDigits": num_digits})
         # A person at the keypad also has to read the prompt: give them some slack.
         pressed = self.person.gather(

@@ -21,11 +21,13 @@ KEYS = ("1", "1", "2", "3", "1")
 
 
 def press(page: Page, key: str, pressed: int) -> None:
-    """Press ``key`` on the on-screen keypad and wait until the hotline has taken it (the
-    ``pressed``-th key of the call). Like a real phone, a key pressed while a prompt is
-    still being read is kept for the menu."""
+    """Wait for the menu to ask, press ``key`` on the on-screen keypad, and see it shown
+    (the ``pressed``-th key of the call)."""
+    status = page.locator("#call-status")
+    expect(status).to_have_text("On the call: press a key.", timeout=20000)
     page.locator(f'.keypad .key[data-key="{key}"]').click()
     expect(page.locator("#transcript li.pressed")).to_have_count(pressed, timeout=20000)
+    expect(status).not_to_have_text("On the call: press a key.")
 
 
 def test_keypad_call_reads_the_ivr_and_the_callback_arrives(
@@ -66,5 +68,29 @@ def test_keypad_call_reads_the_ivr_and_the_callback_arrives(
         expect(callbacks).to_contain_text("Callback 1", timeout=30000)
         expect(callbacks).to_contain_text("connected to the counselor", timeout=30000)
         page.screenshot(path=screenshots / "tryit.png", full_page=True)
+    finally:
+        context.close()
+
+
+def test_a_key_pressed_during_a_prompt_stops_it(browser: Any, site: Site) -> None:
+    site.standin.clock.set_factor(1.0)  # prompts at the speed of speech: the welcome ~20 s
+    site.account("sam", "supervisor")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        site.sign_in(page, "sam")
+        page.goto(site.base + "/try-it")
+        page.get_by_role("button", name="Call the hotline").click()
+        transcript = page.locator("#transcript")
+        expect(transcript).to_contain_text("dial 9 1 1", timeout=20000)
+        page.locator('.keypad .key[data-key="1"]').click()  # while the welcome is read
+        expect(transcript.locator("li.pressed")).to_have_text(["You pressed 1"], timeout=5000)
+        # The key stopped the welcome: the next menu is read at once, never the Spanish half.
+        expect(transcript).to_contain_text("calling for yourself", timeout=5000)
+        expect(transcript).not_to_contain_text("waiting for your keys")
+        expect(transcript).not_to_contain_text("Para español")
+        expect(page.locator("#call-status")).to_have_text("On the call.")
+        page.get_by_role("button", name="Hang up").click()
+        expect(page.locator("#call-status")).to_have_text("The call has ended.", timeout=10000)
     finally:
         context.close()
