@@ -12,9 +12,6 @@ from redis import Redis
 
 from routing import keys
 
-#: Entries kept (a Redis stream trimmed approximately to this length).
-MAX_ENTRIES = 200_000
-
 
 def actor() -> str:
     """Who is acting in the current request: ``user:<id>:<username>`` or ``api-token``."""
@@ -44,7 +41,9 @@ def record(r: Redis, action: str, lead_id: str, who: str | None = None, **detail
         "via": request.path if has_request_context() else "",
     }
     entry.update({k: str(v) for k, v in detail.items()})
-    r.xadd(keys.AUDIT, entry, maxlen=MAX_ENTRIES, approximate=True)
+    # No length cap: an accounting of disclosures is kept for AUDIT_RETENTION_DAYS, and only
+    # the retention sweep trims it, by age (routing.retention, XTRIM MINID).
+    r.xadd(keys.AUDIT, entry)
 
 
 def lead_read(r: Redis, lead_id: str) -> None:
