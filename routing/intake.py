@@ -224,6 +224,8 @@ def _open(
 ) -> Turn:
     """Find or create the call's lead and session, idempotently per CallSid."""
     phone = caller_id_number(caller_id) or ""
+    if phone in (settings.hotline_number, settings.callback_from):
+        phone = ""  # a call from our own line (a transfer, a test): never call it back
     turn = restart(phone) if restarted else start(phone)
     kind, lead_id = _claim_call(r, settings, call_sid, phone, turn.state)
     if kind == "created":
@@ -293,6 +295,7 @@ def _claim_call(
             stats.day_key(settings.report_time_zone, now),
             keys.IVR_SESSION.format(call_sid),
             keys.INTAKE,
+            keys.COUNSELORS,
         ],
         [
             phone,
@@ -306,6 +309,7 @@ def _claim_call(
             stats.RETENTION_SECONDS,
             SESSION_TTL,
             history_entry("call_received", call_sid=call_sid),
+            keys.COUNSELOR.format(""),
             len(lead_fields),
             *flat_pairs(lead_fields),
             *session,

@@ -115,3 +115,31 @@ def test_a_retired_counselors_number_may_be_a_callers(dial_in: Any, r: redis.Red
     caller = keying(dial_in, "en")
     caller.presses("2125550190")
     assert caller.step == "confirm-number"
+
+
+# --- A caller ID of ours is never offered as the callback number ---------------------------
+
+
+@pytest.mark.parametrize("caller_id", [COUNSELOR, "+18004927848"])
+def test_a_call_from_a_counselors_phone_or_our_own_line_is_asked_for_a_number(
+    dial_in: Any, r: redis.Redis, caller_id: str
+) -> None:
+    """Calling from a counselor's phone (or the hotline's own line, e.g. a transfer), the
+    caller is not offered that number: they key one in, as with a withheld caller ID."""
+    cs.create_counselor(r, "Dana", COUNSELOR, ["en"])
+    caller = dial_in(caller_id)
+    caller.dials()
+    caller.answers("1", "1", "2", "4")
+    assert caller.step == "enter-number"
+    assert lead_of(r, caller).phone == ""
+    caller.answers("2125550123", "1")
+    lead = lead_of(r, caller)
+    assert (lead.phone, lead.status) == ("+12125550123", "waiting")
+
+
+def test_a_call_from_another_number_is_offered_its_caller_id(dial_in: Any, r: redis.Redis) -> None:
+    cs.create_counselor(r, "Dana", COUNSELOR, ["en"])
+    caller = dial_in("+12125550147")
+    caller.dials()
+    caller.answers("1", "1", "2", "4")
+    assert caller.step == "caller-id"
