@@ -4,6 +4,7 @@ and real ``hotline worker`` processes."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -161,6 +162,13 @@ def workers(env: dict[str, str]) -> Iterator[WorkerProcesses]:
     pool = WorkerProcesses(env)
     yield pool
     pool.stop()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:

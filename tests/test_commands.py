@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -17,15 +16,8 @@ import redis
 import yaml
 
 from hotline.cli import main
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, free_port, wait_until
 from workers.redis_server import ensure_embedded_redis, stop_embedded_redis
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def healthz(port: int) -> bool:

@@ -20,7 +20,8 @@ from rq.serializers import JSONSerializer
 from twilio.request_validator import RequestValidator
 
 from routing.phones import redact
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, ROOT, wait_until
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, ROOT, free_port, wait_until
+from tests.test_commands import healthz
 from workers.services import DEFAULT_QUEUE
 
 #: The numbers the tests write in every form; none may reach a log line in full.
@@ -53,12 +54,6 @@ def leaks(text: str) -> list[str]:
         pattern = re.compile(rf"{national[3:6]}\D{{0,6}}{national[6:]}")
         found += [text[max(0, m.start() - 60) : m.end() + 20] for m in pattern.finditer(text)]
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- The redaction itself -----------------------------------------------------------------
@@ -112,7 +107,7 @@ def test_hotline_web_logs_hold_no_number(env: dict[str, str], tmp_path: Path) ->
             stderr=stderr,
         )
     try:
-        wait_until(lambda: _answers(base) or proc.poll() is not None, timeout=30)
+        wait_until(lambda: healthz(port) or proc.poll() is not None, timeout=30)
         assert proc.poll() is None, err.read_text()
         validator = RequestValidator(AUTH_TOKEN)
         for national in NUMBERS:
@@ -147,13 +142,6 @@ def test_hotline_web_logs_hold_no_number(env: dict[str, str], tmp_path: Path) ->
     assert "gunicorn.error" in stderr_text and "rejected unsigned" in stderr_text
     assert leaks(stdout_text) == []
     assert leaks(stderr_text) == []
-
-
-def _answers(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/healthz", timeout=1).ok
-    except requests.ConnectionError:
-        return False
 
 
 def _send_raw(port: int, request: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -38,7 +37,7 @@ from routing.counselors import CounselorStatus
 from routing.scripts import _script
 from settings import DEFAULT_SENTINEL_MASTER, Settings, SettingsError, load_settings
 from tests.callers import Caller
-from tests.conftest import ROOT, Twilio, WorkerProcesses, wait_until
+from tests.conftest import ROOT, Twilio, WorkerProcesses, free_port, wait_until
 from workers.redis_server import redis_server_binary
 from workers.services import (
     DEFAULT_QUEUE,
@@ -177,13 +176,6 @@ def test_compose_ha_profile_runs_sentinels_and_points_the_app_at_them() -> None:
 
 
 # --- a real primary, replica and three sentinels -------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Cluster:

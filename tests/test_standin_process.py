@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,13 +11,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, free_port, wait_until
 
 
 @pytest.fixture
