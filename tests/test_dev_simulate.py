@@ -103,3 +103,34 @@ def test_the_readme_example_runs_twice_against_hotline_dev(
         )
         assert served == leads, f"run {run}: every caller called back until done\n{output}"
         assert took < 60, f"run {run} took {took:.0f}s:\n{output}"
+        assert "outcome: every caller was called back" in output, output
+
+
+@pytest.mark.parametrize(
+    ("url", "written"),
+    [
+        ("unix:///srv/var/redis/redis.sock", "unix:///srv/var/redis/redis.sock"),
+        ("redis://:s3cret@redis:6379/0", "redis://redis:6379/0"),
+        ("rediss://hotline:s3cret@redis.example:6380/1", "rediss://hotline@redis.example:6380/1"),
+    ],
+)
+def test_dev_json_never_holds_a_redis_password(url: str, written: str) -> None:
+    from hotline.dev import without_password
+
+    assert without_password(url) == written
+
+
+def test_a_dev_json_left_by_a_stopped_hotline_dev_is_ignored(tmp_path: Path) -> None:
+    from hotline.dev import DEV_RUNNING, read_dev_running
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    left = {"pid": int(gone.stdout), "web": "http://127.0.0.1:1", "standin": None}
+    (tmp_path / DEV_RUNNING).write_text(json.dumps(left))
+    assert read_dev_running(tmp_path) is None
+    (tmp_path / DEV_RUNNING).write_text(json.dumps({**left, "pid": os.getpid()}))
+    assert read_dev_running(tmp_path) == {**left, "pid": os.getpid()}

@@ -95,7 +95,21 @@ class Summary:
             f"anomalies:            {len(self.anomalies)}",
         ]
         out += [f"  - {a}" for a in self.anomalies]
-        return out
+        return [*out, self.outcome()]
+
+    def outcome(self) -> str:
+        """The summary in one sentence."""
+        lost = self.callers - self.leads
+        if self.pending or lost:
+            done = f"{self.pending} callers still waiting for a callback at the timeout"
+            done += f", {lost} calls left no lead" if lost else ""
+        else:
+            done = (
+                f"every caller was called back: {self.connected} reached a counselor, "
+                f"{self.unreachable} not reached after every retry"
+            )
+        problems = f"{len(self.anomalies)} anomalies" if self.anomalies else "no anomalies"
+        return f"outcome: {done}; {problems}."
 
 
 def plan_counselor(
