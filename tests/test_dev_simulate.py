@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, wait_until
-from tests.test_commands import free_port, healthz
+from tests.conftest import ROOT, free_port, wait_until
+from tests.test_commands import healthz
 from workers.redis_server import stop_embedded_redis
 
 pytestmark = pytest.mark.e2e
