@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from hotline import audit, users
 from hotline.auth import admin_required
+from hotline.dashboard import STATE_NAMES
+from hotline.i18n import LANGUAGE_CHOICES, translated
 from hotline.services import get_redis, get_settings
 from routing import counselors as cs
 from routing import retention, supervision
@@ -24,7 +27,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def not_found(_exc: Exception) -> Any:
     """A missing callback, counselor or account, said plainly on a page of ours."""
     return render_template(
-        "error.html", code=404, message="There is no such callback, counselor or account."
+        "error.html", code=404, message=gettext("There is no such callback, counselor or account.")
     ), 404
 
 
@@ -73,7 +76,13 @@ def _page(**extra: Any) -> Any:
         "roles": users.ROLES,
         "languages": LANGUAGES,
         "insurance": INSURANCE,
-        "user_form": {"username": "", "role": "counselor", "counselor_id": ""},
+        "user_form": {
+            "username": "",
+            "role": "counselor",
+            "counselor_id": "",
+            "language": users.DEFAULT_UI_LANGUAGE,
+        },
+        "language_choices": LANGUAGE_CHOICES,
         "form": {"name": "", "phone": "", "languages": ["en"], "insurance": []},
         "user_error": None,
         "counselor_error": None,
@@ -101,10 +110,11 @@ def add_user() -> Any:
         "username": request.form.get("username", ""),
         "role": request.form.get("role", ""),
         "counselor_id": request.form.get("counselor_id", ""),
+        "language": request.form.get("language") or users.DEFAULT_UI_LANGUAGE,
     }
     r = get_redis()
     if form["counselor_id"] and get_counselor(r, form["counselor_id"]) is None:
-        return _page(user_form=form, user_error="counselor_id: no such counselor"), 400
+        return _page(user_form=form, user_error=gettext("counselor_id: no such counselor")), 400
     try:
         user = users.create_user(
             r,
@@ -112,10 +122,11 @@ def add_user() -> Any:
             request.form.get("password", ""),
             form["role"],
             counselor_id=form["counselor_id"],
+            language=form["language"],
         )
     except users.UserError as exc:
-        return _page(user_form=form, user_error=str(exc)), 400
-    flash(f"Account {user.username} created.", "success")
+        return _page(user_form=form, user_error=translated(exc)), 400
+    flash(gettext("Account %(name)s created.", name=user.username), "success")
     return redirect(url_for("admin.index"))
 
 
@@ -130,15 +141,16 @@ def change_user(user_id: str) -> Any:
     role = request.form.get("role") or None
     active = {"1": True, "0": False}.get(request.form.get("active", ""))
     password = request.form.get("password") or None
+    language = request.form.get("language") or None
     demoting_last_admin = (
         user.role == users.Role.ADMIN.value
         and ((role and role != user.role) or active is False)
         and users.count_admins(r) <= 1
     )
     if demoting_last_admin:
-        return _page(user_error="The last admin cannot be demoted or switched off."), 400
+        return _page(user_error=gettext("The last admin cannot be demoted or switched off.")), 400
     if user.id == current_user.id and active is False:
-        return _page(user_error="You cannot switch off your own account."), 400
+        return _page(user_error=gettext("You cannot switch off your own account.")), 400
     try:
         users.update_user(
             r,
@@ -147,10 +159,11 @@ def change_user(user_id: str) -> Any:
             counselor_id=request.form.get("counselor_id"),
             active=active,
             password=password,
+            language=language,
         )
     except users.UserError as exc:
-        return _page(user_error=f"{user.username}: {exc}"), 400
-    flash(f"Account {user.username} updated.", "success")
+        return _page(user_error=f"{user.username}: {translated(exc)}"), 400
+    flash(gettext("Account %(name)s updated.", name=user.username), "success")
     return redirect(url_for("admin.index"))
 
 
@@ -168,19 +181,23 @@ def add_counselor() -> Any:
     try:
         phone = parse_number(form["phone"])
     except InvalidNumber:
-        error = "phone: not a valid phone number"
+        error = gettext("phone: not a valid phone number")
     if error is None:
         try:
             counselor = create_counselor(
                 get_redis(), form["name"], phone, form["languages"], form["insurance"]
             )
         except cs.PhoneInUse as exc:
-            error, status = f"{exc}. Two counselors cannot share a phone.", 409
+            error = gettext("%(refusal)s. Two counselors cannot share a phone.", refusal=exc)
+            status = 409
         except CounselorError as exc:
-            error = str(exc)
+            error = translated(exc)
     if error is not None:
         return _page(form=form, counselor_error=error), status
-    flash(f"Counselor {counselor.name} added as {counselor.id}.", "success")
+    flash(
+        gettext("Counselor %(name)s added as %(id)s.", name=counselor.name, id=counselor.id),
+        "success",
+    )
     return redirect(url_for("admin.index"))
 
 
@@ -194,11 +211,19 @@ def retire_counselor(counselor_id: str) -> Any:
     if counselor is None:
         abort(404)
     if not cs.retire_counselor(r, counselor):
-        message = f"{counselor.name} is {counselor.status}: retire them when the call ends."
+        message = gettext(
+            "%(name)s is %(state)s: retire them when the call ends.",
+            name=counselor.name,
+            state=gettext(STATE_NAMES.get(counselor.status, counselor.status)).lower(),
+        )
         return _page(counselor_error=message), 409
     switched_off = [u.username for u in users.release_counselor(r, counselor_id)]
-    note = f" Accounts switched off or unlinked: {', '.join(switched_off)}." if switched_off else ""
-    flash(f"Counselor {counselor.name} ({counselor.id}) retired.{note}", "success")
+    said = gettext("Counselor %(name)s (%(id)s) retired.", name=counselor.name, id=counselor.id)
+    if switched_off:
+        said += " " + gettext(
+            "Accounts switched off or unlinked: %(names)s.", names=", ".join(switched_off)
+        )
+    flash(said, "success")
     return redirect(url_for("admin.index"))
 
 

@@ -22,6 +22,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -120,7 +121,7 @@ def unauthorized() -> Any:
     """401 JSON for the API and live endpoints; a redirect to the sign-in page elsewhere."""
     if wants_json():
         return jsonify(error="Unauthorized", message="sign in or send the API token"), 401
-    flash(login_manager.login_message, "info")
+    flash(gettext("Please sign in to continue."), "info")
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -140,7 +141,7 @@ def role_required(*roles: str) -> Callable[[F], F]:
                 if wants_json():
                     return jsonify(error="Forbidden", message="your role cannot do this"), 403
                 return render_template(
-                    "error.html", code=403, message=("Your account cannot open this page.")
+                    "error.html", code=403, message=gettext("Your account cannot open this page.")
                 ), 403
             return view(*args, **kwargs)
 
@@ -224,7 +225,7 @@ def login() -> Any:
             return render_template(
                 "login.html",
                 form=form,
-                error="Too many sign-in attempts. Wait a minute and try again.",
+                error=gettext("Too many sign-in attempts. Wait a minute and try again."),
             ), 429
         if form.validate_on_submit():
             user = users.authenticate(
@@ -233,7 +234,7 @@ def login() -> Any:
             if user is None:
                 log.info("failed sign-in")
                 return render_template(
-                    "login.html", form=form, error="Wrong username or password."
+                    "login.html", form=form, error=gettext("Wrong username or password.")
                 ), 401
             # A permanent session ends after PERMANENT_SESSION_LIFETIME even if the browser
             # on a shared desk is never closed.
@@ -243,7 +244,7 @@ def login() -> Any:
             log.info("user %s signed in", user.id)
             return redirect(safe_next(request.args.get("next")) or home_for(user))
         return render_template(
-            "login.html", form=form, error="Enter your username and password."
+            "login.html", form=form, error=gettext("Enter your username and password.")
         ), 400
     return render_template("login.html", form=form, error=None)
 
@@ -255,7 +256,7 @@ def logout() -> Response:
     every session of the user ends, so a copy of the cookie is worth nothing either."""
     users.end_sessions(get_redis(), current_user.id)
     logout_user()
-    flash("You are signed out.", "info")
+    flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -305,8 +306,10 @@ def init_auth(app: Flask) -> None:
         return render_template(
             "error.html",
             code=400,
-            message="This form has expired or was not sent from Hotline. Go back, reload the "
-            "page and try again.",
+            message=gettext(
+                "This form has expired or was not sent from Hotline. Go back, reload the "
+                "page and try again."
+            ),
         ), 400
 
     app.extensions["hotline_login_limits"] = LoginLimits(app)

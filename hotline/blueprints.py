@@ -26,6 +26,10 @@ def all_blueprints() -> list[Blueprint]:
     from hotline import metrics
 
     found.append(metrics.bp)
+    # Issue 11: the pages in English or Spanish (the user's own choice of language).
+    from hotline import i18n
+
+    found.append(i18n.bp)
     return found
 
 
@@ -40,4 +44,8 @@ def all_initialisers() -> list[Callable[[Flask], None]]:
     from hotline import metrics
 
     found.append(metrics.init_metrics)
+    # Issue 11: Flask-Babel, each page in its user's language.
+    from hotline import i18n
+
+    found.append(i18n.init_i18n)
     return found

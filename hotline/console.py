@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from hotline import audit
 from hotline.auth import counselor_required
+from hotline.i18n import N_, translated
 from hotline.services import get_redis, get_settings, services
 from routing import dispositions, supervision
 from routing.counselors import (
@@ -50,11 +52,12 @@ def _version(*parts: Any) -> str:
 
 
 #: What the console says about a callback in progress, by phase: the state's name (the
-#: state box) and the sentence on the callback card. One wording for both boxes.
+#: state box) and the sentence on the callback card. One wording for both boxes (in
+#: English here, in the counselor's language on the page).
 PHASES = {
-    "ringing": ("Phone ringing", "Your phone is ringing: answer and press 1 to accept."),
-    "calling": ("Calling the caller", "Calling the caller now…"),
-    "on_call": ("On a call", "You are on the call with this caller."),
+    "ringing": (N_("Phone ringing"), N_("Your phone is ringing: answer and press 1 to accept.")),
+    "calling": (N_("Calling the caller"), N_("Calling the caller now…")),
+    "on_call": (N_("On a call"), N_("You are on the call with this caller.")),
 }
 
 
@@ -81,7 +84,7 @@ def _state_context(counselor: Counselor) -> dict[str, Any]:
     return {
         "counselor": counselor,
         "shown_state": phase or shown,
-        "state_label": PHASES[phase][0] if phase else None,
+        "state_label": gettext(PHASES[phase][0]) if phase else None,
         "busy": bool(phase) or counselor.status in BUSY,
         "disposition_owed": owed,
         "seconds_in_state": supervision.time_in_state(counselor, now),
@@ -107,7 +110,7 @@ def _call_context(counselor: Counselor) -> dict[str, Any]:
         lead["reservation_state"] = live.reservation.state
         lead["reservation_id"] = live.reservation.id
         lead["phase"] = call_phase(live.reservation.state)
-        lead["phase_text"] = PHASES[lead["phase"]][1]
+        lead["phase_text"] = gettext(PHASES[lead["phase"]][1])
         lead["earlier_attempts"] = [
             a for a in lead_attempts(r, live.lead.id) if a.get("reservation") != live.reservation.id
         ]
@@ -125,7 +128,9 @@ def _call_context(counselor: Counselor) -> dict[str, Any]:
         ),
         context["done"] and context["done"]["id"],
     )
-    context["dispositions"] = [(d.value, label) for d, label in dispositions.LABELS.items()]
+    context["dispositions"] = [
+        (d.value, gettext(label)) for d, label in dispositions.LABELS.items()
+    ]
     return context
 
 
@@ -138,7 +143,9 @@ def index() -> Any:
         return render_template(
             "error.html",
             code=409,
-            message="Your account is not linked to a counselor record. Ask an admin to link it.",
+            message=gettext(
+                "Your account is not linked to a counselor record. Ask an admin to link it."
+            ),
         ), 409
     return render_template(
         "console.html", **_state_context(counselor), **_call_context(counselor), poll_ms=1000
@@ -171,7 +178,7 @@ def change_state() -> Response:
     """Available, offline or on break, in one click."""
     counselor = _counselor()
     if counselor is None:
-        flash("Your account is not linked to a counselor record.", "error")
+        flash(gettext("Your account is not linked to a counselor record."), "error")
         return redirect(url_for("console.index"))
     r = get_redis()
     wanted = request.form.get("state", "")
@@ -179,12 +186,12 @@ def change_state() -> Response:
         if counselor.status == CounselorStatus.WRAP_UP.value and supervision.call_to_disposition(
             r, counselor
         ):
-            flash("Save how the call ended first: that ends your wrap-up.", "error")
+            flash(gettext("Save how the call ended first: that ends your wrap-up."), "error")
         elif make_available(r, counselor):
             request_match(services())  # someone may be waiting for exactly this counselor
-            flash("You are available for callbacks.", "success")
+            flash(gettext("You are available for callbacks."), "success")
         else:
-            flash("You are on a call; finish it first.", "error")
+            flash(gettext("You are on a call; finish it first."), "error")
     elif wanted in ("offline", "break"):
         reason = ""
         if wanted == "break":
@@ -192,11 +199,12 @@ def change_state() -> Response:
             if reason not in BREAK_REASONS:
                 reason = "Break"
         if make_offline(r, counselor, reason=reason):
-            flash("You are on a break." if reason else "You are offline.", "success")
+            said = gettext("You are on a break.") if reason else gettext("You are offline.")
+            flash(said, "success")
         else:
-            flash("You are on a call or being dialed; finish it first.", "error")
+            flash(gettext("You are on a call or being dialed; finish it first."), "error")
     else:
-        flash("Choose available, offline or break.", "error")
+        flash(gettext("Choose available, offline or break."), "error")
     return redirect(url_for("console.index"))
 
 
@@ -227,7 +235,7 @@ def disposition() -> Any:
     done = supervision.call_to_disposition(r, counselor) if counselor else None
     lead_id = request.form.get("lead_id", "")
     if counselor is None or done is None or done.lead.id != lead_id:
-        flash("There is no call waiting for your disposition.", "error")
+        flash(gettext("There is no call waiting for your disposition."), "error")
         return redirect(url_for("console.index"))
     try:
         recorded = dispositions.record(
@@ -250,12 +258,12 @@ def disposition() -> Any:
             **_state_context(counselor),
             **context,
             poll_ms=1000,
-            disposition_error=str(exc),
+            disposition_error=translated(exc),
             form=request.form,
         ), 400
     audit.record(r, "disposition", lead_id, value=recorded.value)
     if recorded.callback_at is not None:
         schedule_requeue(services(), lead_id, recorded.callback_at)
     request_match(services())  # wrap-up is over: the counselor may take the next one
-    flash("Disposition saved. Wrap-up is over.", "success")
+    flash(gettext("Disposition saved. Wrap-up is over."), "success")
     return redirect(url_for("console.index"))

@@ -31,10 +31,12 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user
 
 from hotline import audit
 from hotline.auth import safe_next, supervisor_required
+from hotline.i18n import N_, translated
 from hotline.services import get_redis, get_settings, services
 from routing import dispositions, history, keys, reports, supervision
 from routing.counselors import get_counselor, list_counselors
@@ -46,25 +48,44 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 #: Milliseconds between two polls of the live fragment (the issue asks for 1-2 s).
 POLL_MS = 1000
 
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+# Display names, in English here and in the page's language on the pages (names()).
+LANGUAGE_NAMES = {"en": N_("English"), "es": N_("Spanish")}
 INSURANCE_NAMES = {
     "ppo": "PPO",
     "hmo": "HMO",
     "medicaid": "Medicaid",
     "medicare": "Medicare",
-    "none": "None",
-    "unknown": "Unknown",
+    "none": N_("None"),
+    "unknown": N_("Unknown"),
 }
 STATE_NAMES = {
-    "available": "Available",
-    "reserved": "Being dialed",
-    "on_call": "On a call",
-    "wrap_up": "Wrap-up",
-    "missed": "Missed an offer",
-    "offline": "Offline",
-    "break": "On break",
-    "retired": "Retired",
+    "available": N_("Available"),
+    "reserved": N_("Being dialed"),
+    "on_call": N_("On a call"),
+    "wrap_up": N_("Wrap-up"),
+    "missed": N_("Missed an offer"),
+    "offline": N_("Offline"),
+    "break": N_("On break"),
+    "retired": N_("Retired"),
 }
+STATUS_NAMES = {
+    LeadStatus.INTAKE.value: N_("intake"),
+    LeadStatus.WAITING.value: N_("waiting"),
+    LeadStatus.RESERVED.value: N_("reserved"),
+    LeadStatus.RETRY_WAIT.value: N_("retry wait"),
+    LeadStatus.DEFERRED.value: N_("deferred"),
+    LeadStatus.CONNECTED.value: N_("connected"),
+    LeadStatus.UNREACHABLE.value: N_("unreachable"),
+    LeadStatus.FAILED.value: N_("failed"),
+    LeadStatus.CANCELLED.value: N_("cancelled"),
+    LeadStatus.REMOVED.value: N_("removed"),
+}
+PRIORITY_NAMES = {"urgent": N_("Urgent"), "high": N_("High"), "normal": N_("Normal")}
+ROLE_NAMES = {"counselor": N_("counselor"), "supervisor": N_("supervisor"), "admin": N_("admin")}
+
+
+def _in_page_language(names: dict[str, str]) -> dict[str, str]:
+    return {key: gettext(name) for key, name in names.items()}
 
 
 def who() -> str:
@@ -98,10 +119,13 @@ def clock(at: float | None) -> str:
 def names() -> dict[str, Any]:
     """Display names shared by every template."""
     return {
-        "LANGUAGE_NAMES": LANGUAGE_NAMES,
-        "INSURANCE_NAMES": INSURANCE_NAMES,
-        "STATE_NAMES": STATE_NAMES,
-        "DISPOSITION_LABELS": {d.value: label for d, label in dispositions.LABELS.items()},
+        "LANGUAGE_NAMES": _in_page_language(LANGUAGE_NAMES),
+        "INSURANCE_NAMES": _in_page_language(INSURANCE_NAMES),
+        "STATE_NAMES": _in_page_language(STATE_NAMES),
+        "STATUS_NAMES": _in_page_language(STATUS_NAMES),
+        "PRIORITY_NAMES": _in_page_language(PRIORITY_NAMES),
+        "ROLE_NAMES": _in_page_language(ROLE_NAMES),
+        "DISPOSITION_LABELS": {d.value: gettext(label) for d, label in dispositions.LABELS.items()},
         # The navigation links only to pages this app really has (try-it is optional).
         "has_endpoint": lambda name: name in current_app.view_functions,
         # Reports' days and hours, and every clock shown, are in this zone.
@@ -113,7 +137,7 @@ def names() -> dict[str, Any]:
 def not_found(_exc: Exception) -> Any:
     """A missing callback, counselor or account, said plainly on a page of ours."""
     return render_template(
-        "error.html", code=404, message="There is no such callback, counselor or account."
+        "error.html", code=404, message=gettext("There is no such callback, counselor or account.")
     ), 404
 
 
@@ -183,11 +207,11 @@ def move_to_front(lead_id: str) -> Response:
     try:
         supervision.move_to_front(get_redis(), lead_id, by=who())
     except supervision.ActionRefused as exc:
-        flash(str(exc), "error")
+        flash(translated(exc), "error")
         return _back()
     audit.record(get_redis(), "move_to_front", lead_id)
     request_match(services())
-    flash(f"Callback {lead_id} is now first in line.", "success")
+    flash(gettext("Callback %(id)s is now first in line.", id=lead_id), "success")
     return _back()
 
 
@@ -204,10 +228,10 @@ def remove(lead_id: str) -> Any:
         try:
             supervision.remove_callback(r, lead_id, request.form.get("reason", ""), by=who())
         except supervision.ActionRefused as exc:
-            error = str(exc)
+            error = translated(exc)
         else:
             audit.record(r, "remove", lead_id)
-            flash(f"Callback {lead_id} was removed.", "success")
+            flash(gettext("Callback %(id)s was removed.", id=lead_id), "success")
             return _back()
     return render_template(
         "remove.html", lead=lead.public(), error=error, reason=request.form.get("reason", "")
@@ -221,9 +245,9 @@ def force_offline(counselor_id: str) -> Response:
     try:
         counselor = supervision.force_offline(get_redis(), counselor_id, by=who())
     except supervision.ActionRefused as exc:
-        flash(str(exc), "error")
+        flash(translated(exc), "error")
     else:
-        flash(f"{counselor.name} is offline.", "success")
+        flash(gettext("%(name)s is offline.", name=counselor.name), "success")
     return _back()
 
 
@@ -252,10 +276,10 @@ def edit_counselor(counselor_id: str) -> Any:
         try:
             supervision.update_counselor(r, counselor_id, **form)
         except supervision.ActionRefused as exc:
-            error = str(exc)
+            error = translated(exc)
         else:
             request_match(services())  # new skills may match someone waiting
-            flash(f"{form['name']} was updated.", "success")
+            flash(gettext("%(name)s was updated.", name=form["name"]), "success")
             return redirect(safe_next(request.args.get("back")) or url_for("dashboard.index"))
     return render_template(
         "counselor_edit.html",
@@ -303,7 +327,11 @@ def history_page() -> Any:
         raw_before = request.args.get("before", "")
         before = float(raw_before) if raw_before else None
     except (history.SearchError, ValueError) as exc:
-        error = str(exc) if isinstance(exc, history.SearchError) else "before: not a time"
+        error = (
+            translated(exc)
+            if isinstance(exc, history.SearchError)
+            else gettext("before: not a time")
+        )
     else:
         page = history.search(r, wanted, get_settings().report_time_zone, before=before)
     counselors = list_counselors(r)
@@ -338,7 +366,7 @@ def _report() -> tuple[reports.Report | None, str | None, dict[str, str]]:
     try:
         first, last = reports.parse_span(chosen["from"] or None, chosen["to"] or None, today)
     except ValueError as exc:
-        return None, str(exc), chosen
+        return None, translated(exc), chosen
     chosen = {"from": first.isoformat(), "to": last.isoformat()}
     target = get_settings().service_level_seconds
     return reports.report(get_redis(), first, last, target, now, zone), None, chosen

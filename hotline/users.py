@@ -27,6 +27,10 @@ class Role(StrEnum):
 
 
 ROLES = tuple(r.value for r in Role)
+#: Languages of the web pages (hotline/translations); an account's ``language`` is one.
+UI_LANGUAGES = ("en", "es")
+#: The language of an account that never chose one.
+DEFAULT_UI_LANGUAGE = "en"
 
 
 class UserError(ValueError):
@@ -46,6 +50,9 @@ class User:
     created_at: float = 0.0
     #: Stamped into each session at sign-in; raising it ends every session of the user.
     session_version: int = 0
+    #: The language the pages are shown in (one of UI_LANGUAGES), chosen by the user or
+    #: an admin.
+    language: str = DEFAULT_UI_LANGUAGE
 
     # Flask-Login's user protocol, written out rather than inheriting UserMixin, so an
     # account switched off stops working at its very next request.
@@ -80,6 +87,7 @@ class User:
             "role": self.role,
             "counselor_id": self.counselor_id,
             "active": self.active,
+            "language": self.language,
         }
 
 
@@ -88,20 +96,32 @@ def normalise_username(raw: str) -> str:
     return (raw or "").strip().lower()
 
 
-def validate(username: str, role: str, password: str | None) -> None:
-    """Raise UserError if a username, role or (when given) password is unacceptable."""
+def validate(
+    username: str, role: str, password: str | None, language: str = DEFAULT_UI_LANGUAGE
+) -> None:
+    """Raise UserError if a username, role, language or (when given) password is
+    unacceptable."""
     if not _USERNAME.match(username):
         raise UserError("username: 2-40 characters, letters, digits, dot, dash or underscore")
     if role not in ROLES:
         raise UserError(f"role: one of {', '.join(ROLES)}")
+    if language not in UI_LANGUAGES:
+        raise UserError(f"language: one of {', '.join(UI_LANGUAGES)}")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def create_user(r: Redis, username: str, password: str, role: str, counselor_id: str = "") -> User:
+def create_user(
+    r: Redis,
+    username: str,
+    password: str,
+    role: str,
+    counselor_id: str = "",
+    language: str = DEFAULT_UI_LANGUAGE,
+) -> User:
     """Create a user with a hashed password; UserError if invalid or the name is taken."""
     username = normalise_username(username)
-    validate(username, role, password)
+    validate(username, role, password, language)
     if role == Role.COUNSELOR.value and not counselor_id:
         raise UserError("counselor_id: a counselor's account must be linked to a counselor")
     user_id = f"U{r.incr(keys.USER_SEQ):04d}"
@@ -115,6 +135,7 @@ def create_user(r: Redis, username: str, password: str, role: str, counselor_id:
         password_hash=generate_password_hash(password),
         counselor_id=counselor_id,
         created_at=time.time(),
+        language=language,
     )
     _save(r, user)
     return user
@@ -132,6 +153,7 @@ def _save(r: Redis, user: User) -> None:
             "counselor_id": user.counselor_id,
             "active": "1" if user.active else "0",
             "created_at": str(user.created_at),
+            "language": user.language,
         },
     )
 
@@ -150,6 +172,7 @@ def get_user(r: Redis, user_id: str) -> User | None:
         active=data.get("active", "1") == "1",
         created_at=float(data.get("created_at") or 0),
         session_version=int(data.get("session_version") or 0),
+        language=data.get("language") or DEFAULT_UI_LANGUAGE,
     )
 
 
@@ -185,8 +208,10 @@ def update_user(
     counselor_id: str | None = None,
     active: bool | None = None,
     password: str | None = None,
+    language: str | None = None,
 ) -> User:
-    """Change a user's role, link, active flag or password; UserError if invalid."""
+    """Change a user's role, link, active flag, language or password; UserError if
+    invalid."""
     user = get_user(r, user_id)
     if user is None:
         raise UserError("no such user")
@@ -196,7 +221,9 @@ def update_user(
         user.counselor_id = counselor_id
     if active is not None:
         user.active = active
-    validate(user.username, user.role, password)
+    if language is not None:
+        user.language = language
+    validate(user.username, user.role, password, user.language)
     if user.role == Role.COUNSELOR.value and not user.counselor_id:
         raise UserError("counselor_id: a counselor's account must be linked to a counselor")
     if password is not None:
@@ -207,6 +234,17 @@ def update_user(
         # the account back on later does not revive them.
         user.session_version = end_sessions(r, user.id)
     return user
+
+
+def set_language(r: Redis, user_id: str, language: str) -> None:
+    """A user's own choice of language for the pages (one field, so it cannot undo an
+    admin's change made meanwhile); UserError if it is not one of UI_LANGUAGES."""
+    if language not in UI_LANGUAGES:
+        raise UserError(f"language: one of {', '.join(UI_LANGUAGES)}")
+    key = keys.USER.format(user_id)
+    if not r.exists(key):
+        raise UserError("no such user")
+    r.hset(key, "language", language)
 
 
 def end_sessions(r: Redis, user_id: str) -> int:

@@ -1,6 +1,17 @@
 // The counselor console: alerts when a callback comes in, and the disposition form.
 (function () {
   "use strict";
+  // The page's words, from the server's catalogue in the page's language (body data-i18n,
+  // hotline/i18n.py's js_messages): "%(name)s" is filled in here.
+  var words = {};
+  try { words = JSON.parse(document.body.dataset.i18n || "{}"); } catch (e) { words = {}; }
+  function t(key, fallback, values) {
+    var text = words[key] || fallback;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("%(" + name + ")s").join(values[name]);
+    });
+    return text;
+  }
 
   // --- Alerts: a tone (Web Audio, no file), the tab title and a desktop notification,
   // each switchable off; the choices are kept in localStorage. No caller's number or
@@ -82,8 +93,8 @@
   function notify(callbackId) {
     if (!("Notification" in window) || Notification.permission !== "granted") return;
     try {
-      var n = new Notification("Hotline: callback " + callbackId, {
-        body: "Your phone is ringing: answer and press 1 to accept.",
+      var n = new Notification(t("notification_title", "Hotline: callback %(id)s", { id: callbackId }), {
+        body: t("notification_body", "Your phone is ringing: answer and press 1 to accept."),
         tag: "hotline-callback",
       });
       n.onclick = function () { window.focus(); n.close(); };
@@ -99,7 +110,7 @@
     if (alerted[key]) return;
     alerted[key] = true;
     if (prefs.sound) tone();
-    if (prefs.title) flashTitle("(1) Callback ringing · " + originalTitle);
+    if (prefs.title) flashTitle(t("title_ringing", "(1) Callback ringing · %(title)s", { title: originalTitle }));
     if (prefs.notify) notify(live.dataset.lead);
   }
   var callBox = document.getElementById("call-box");

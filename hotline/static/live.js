@@ -2,6 +2,17 @@
 // (keeping keyboard focus), and tick the displayed durations between polls.
 (function () {
   "use strict";
+  // The page's words, from the server's catalogue in the page's language (body data-i18n,
+  // hotline/i18n.py's js_messages): "%(name)s" is filled in here.
+  var words = {};
+  try { words = JSON.parse(document.body.dataset.i18n || "{}"); } catch (e) { words = {}; }
+  function t(key, fallback, values) {
+    var text = words[key] || fallback;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("%(" + name + ")s").join(values[name]);
+    });
+    return text;
+  }
   function fmt(s) {
     s = Math.max(0, Math.floor(s));
     if (s < 60) return s + " s";
@@ -13,7 +24,7 @@
   function clockTime(zone) {
     var options = { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" };
     if (zone) options.timeZone = zone;
-    try { return new Date().toLocaleTimeString("en-US", options); }
+    try { return new Date().toLocaleTimeString(document.documentElement.lang || "en", options); }
     catch (e) { return new Date().toLocaleTimeString(); }  // a zone this browser does not know
   }
   function tick(root, since) {
@@ -38,9 +49,10 @@
           if (html === null) return;
           failures = 0;
           // Only a change of connection state is announced (role=status), never the clock.
-          if (status && status.textContent !== "Live") { status.textContent = "Live"; }
+          var liveWord = t("live", "Live");
+          if (status && status.textContent !== liveWord) { status.textContent = liveWord; }
           if (status) status.parentNode.classList.remove("stale");
-          if (clock) clock.textContent = "updated " + clockTime(clock.dataset.timeZone);
+          if (clock) clock.textContent = t("updated", "updated %(time)s", { time: clockTime(clock.dataset.timeZone) });
           // The fragment carries a version of what it shows (not of the ticking times or
           // the per-request CSRF token), so an unchanged floor is left alone.
           var m = html.match(/data-version="([^"]*)"/), version = m ? m[1] : html;
@@ -56,7 +68,7 @@
         .catch(function () {
           failures += 1;
           if (status && failures > 2) {
-            status.textContent = "Connection lost: retrying…";
+            status.textContent = t("connection_lost", "Connection lost: retrying…");
             status.parentNode.classList.add("stale");
           }
         })
