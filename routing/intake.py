@@ -194,8 +194,8 @@ def call_ended(r: Redis, settings: Settings, call_sid: str, call_status: str) ->
 
 def stale_intake(r: Redis, older_than: float, limit: int) -> list[tuple[str, str]]:
     """(lead id, CallSid) of leads still in the IVR whose call began before ``older_than``:
-    their inbound status callback may have been lost. Leads that left the IVR are dropped
-    from the list here (it is kept loosely: only this sweep removes from it)."""
+    their inbound status callback may have been lost. Queueing a lead takes it off the
+    list; one that left the IVR otherwise (no number, say) is dropped here."""
     ids = r.zrangebyscore(keys.INTAKE, "-inf", older_than, start=0, num=limit)
     if not ids:
         return []

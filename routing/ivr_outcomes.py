@@ -155,6 +155,7 @@ def _queue_if_unchanged(
         keys.LEAD_EVENTS.format(lead.id),
         keys.DO_NOT_CALL,
         stats.day_key(settings.report_time_zone, now),
+        keys.INTAKE,
     ]
     args = [
         repr(score),

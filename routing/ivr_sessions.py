@@ -118,6 +118,7 @@ def step_session(
         keys.DO_NOT_CALL,
         queueing.day_key if queueing else keys.WAITING_ALL,  # any key fills an unused slot
         keys.HANDLE_TIMES,
+        keys.INTAKE,
     ]
     args = [
         LEAD_PREFIX,

@@ -458,4 +458,6 @@ def test_every_ivr_step_is_one_round_trip_the_confirming_one_included(
     assert lead.consent_at > 0 and not lead.ivr_abandoned
     assert [e["event"] for e in lead_events(r, lead.id)][-1] == "waiting"
     assert r.hget(stats.day_key(ZONE), stats.LEADS_CREATED) == "1"
+    assert r.zscore(keys.INTAKE, lead.id) is None  # no longer a lead that may be in the IVR
+    assert r.hget(keys.IVR_SESSION.format(sid), "digest") is None  # needed only to queue
     counted.close()

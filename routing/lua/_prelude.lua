@@ -17,10 +17,11 @@ local function current_if(key, field, allowed, holding)
   return value
 end
 
--- Queue an intake lead (routing.intake): its new fields, its place in line, the pending
--- link of its number, its history, lifting a do-not-call entry (a caller who once asked not
--- to be called confirmed a callback), the day's counters. k: the keys lead, bucket, all,
--- pending, events, dnc, day; a: score, id, pending_ttl, counters_ttl, counters (space
+-- Queue an intake lead (routing.ivr_outcomes): its new fields, its place in line, the
+-- pending link of its number, its history, lifting a do-not-call entry (a caller who once
+-- asked not to be called confirmed a callback), the day's counters, and out of the list of
+-- leads that may still be in the IVR. k: the keys lead, bucket, all, pending, events, dnc,
+-- day, intake; a: score, id, pending_ttl, counters_ttl, counters (space
 -- separated), dnc (digest to lift, '' for none), entry, lifted (history entries), fields
 -- (field/value list). Returns its place in line (1-based).
 local function queue_lead(k, a)
@@ -36,6 +37,7 @@ local function queue_lead(k, a)
     redis.call('HINCRBY', k.day, counter, 1)
   end
   redis.call('EXPIRE', k.day, a.counters_ttl)
+  redis.call('ZREM', k.intake, a.id)
   return redis.call('ZRANK', k.all, a.id) + 1
 end
 

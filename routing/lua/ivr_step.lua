@@ -4,6 +4,7 @@
 -- each combination of the facts they depend on; this script picks the one that applies.
 -- KEYS[1] the session hash   KEYS[2] active counselors (set of ids)   KEYS[3] waiting (all)
 -- KEYS[4] do-not-call set   KEYS[5] the day's counters   KEYS[6] recent handle times
+-- KEYS[7] leads that may still be in the IVR
 -- ARGV[1] lead hash key prefix   ARGV[2] the step the request answers
 -- ARGV[3] session TTL (s)   ARGV[4] the intake status   ARGV[5] tries per menu
 -- ARGV[6] counselor hash key prefix
@@ -90,6 +91,7 @@ if decision.read and ARGV[9] ~= '' and (s.digest or '') ~= '' then
       events = q.events[1] .. s.lead_id .. q.events[2],
       dnc = KEYS[4],
       day = KEYS[5],
+      intake = KEYS[7],
     }
     place = queue_lead(k, {
       score = score, id = s.lead_id, pending_ttl = q.pending_ttl,
@@ -97,6 +99,7 @@ if decision.read and ARGV[9] ~= '' and (s.digest or '') ~= '' then
       lifted = q.lifted, fields = q.fields,
     })
     waits = wait_inputs(KEYS[6], KEYS[2], ARGV[6], q.free, q.off)
+    redis.call('HDEL', KEYS[1], 'digest')  -- needed only to queue the lead
   end
 end
 local read = false
