@@ -82,6 +82,33 @@ STATUS_NAMES = {
 }
 PRIORITY_NAMES = {"urgent": N_("Urgent"), "high": N_("High"), "normal": N_("Normal")}
 ROLE_NAMES = {"counselor": N_("counselor"), "supervisor": N_("supervisor"), "admin": N_("admin")}
+#: A lead's history (routing.leads.record_event); an event not listed is shown by its name.
+EVENT_NAMES = {
+    "call_received": N_("call received"),
+    "waiting": N_("waiting"),
+    "dialing": N_("dialing"),
+    "connected": N_("connected"),
+    "retry_scheduled": N_("retry scheduled"),
+    "deferred": N_("deferred"),
+    "unreachable": N_("unreachable"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "caller_cancelled": N_("caller cancelled"),
+    "caller_kept": N_("caller kept"),
+    "removed": N_("removed"),
+    "moved_to_front": N_("moved to front"),
+    "requeued": N_("requeued"),
+    "disposition": N_("disposition"),
+    "call_back_scheduled": N_("call back scheduled"),
+    "do_not_call_lifted": N_("do not call lifted"),
+}
+#: The audit log's actions (hotline.audit.record).
+AUDIT_ACTIONS = {
+    "read": N_("read"),
+    "disposition": N_("disposition"),
+    "remove": N_("remove"),
+    "move_to_front": N_("move to front"),
+}
 
 
 def _in_page_language(names: dict[str, str]) -> dict[str, str]:
@@ -125,6 +152,8 @@ def names() -> dict[str, Any]:
         "STATUS_NAMES": _in_page_language(STATUS_NAMES),
         "PRIORITY_NAMES": _in_page_language(PRIORITY_NAMES),
         "ROLE_NAMES": _in_page_language(ROLE_NAMES),
+        "EVENT_NAMES": _in_page_language(EVENT_NAMES),
+        "AUDIT_ACTIONS": _in_page_language(AUDIT_ACTIONS),
         "DISPOSITION_LABELS": {d.value: gettext(label) for d, label in dispositions.LABELS.items()},
         # The navigation links only to pages this app really has (try-it is optional).
         "has_endpoint": lambda name: name in current_app.view_functions,

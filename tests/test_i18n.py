@@ -19,10 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from hotline import audit, i18n, users
+from hotline import audit, dashboard, i18n, users
 from routing import dispositions, supervision, twilio_errors
 from routing.counselors import create_counselor
-from tests.conftest import ROOT, WEB_PASSWORD, AuthActions
+from tests.conftest import ROOT, WEB_PASSWORD, AuthActions, Floor
 
 TRANSLATIONS = ROOT / "hotline" / "translations"
 PO = TRANSLATIONS / "es" / "LC_MESSAGES" / "messages.po"
@@ -91,6 +91,16 @@ def test_every_word_the_domain_hands_the_pages_is_in_the_catalogue() -> None:
     assert set(twilio_errors.WHAT_TO_DO.values()) <= words
     assert {audit.who_name("api-token"), audit.who_name("system")} <= words
     assert tuple(i18n.LANGUAGE_CHOICES) == users.UI_LANGUAGES
+
+
+def test_every_event_of_a_callbacks_history_has_a_name_in_the_catalogue() -> None:
+    written = set()
+    for folder in ("routing", "workers", "hotline"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for call in re.findall(r"(?:history_entry|record_event)\(([^)]*)", path.read_text()):
+                written.update(re.findall(r'^\s*(?:[a-z_.]+,\s*)*"([a-z_]+)"', call))
+    assert {"call_received", "moved_to_front", "retry_scheduled"} <= written
+    assert sorted(written - set(dashboard.EVENT_NAMES)) == []
 
 
 # --- Who sees which language --------------------------------------------------------------
@@ -272,6 +282,26 @@ def test_a_supervisor_in_spanish_sees_the_dashboard_reports_and_history_in_spani
     missing = client.get("/dashboard/leads/L999999")
     assert missing.status_code == 404
     assert "No existe esa devolución de llamada" in missing.get_data(as_text=True)
+
+
+def test_a_spanish_supervisor_reads_a_callbacks_history_in_spanish(
+    auth: AuthActions, client: FlaskClient, floor: Floor, r: Redis
+) -> None:
+    user = auth.as_role("supervisor")
+    users.update_user(r, user.id, language="es")
+    floor.caller_waiting(ago=120)
+    second = floor.caller_waiting(ago=60)
+    token = auth.csrf_token("/dashboard/")
+    moved = client.post(
+        f"/dashboard/callbacks/{second.id}/front",
+        data={"csrf_token": token},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert f"La devolución de llamada {second.id} ahora es la primera de la fila." in moved
+    page = text_of(client, f"/dashboard/leads/{second.id}")
+    assert "pasada al frente" in page  # the lead's history
+    assert "— consulta</li>" in page  # the audit log's reading of this page
+    assert "Prioridad" in page and "en espera" in page
 
 
 @pytest.mark.parametrize(
