@@ -188,7 +188,9 @@ def add_counselor() -> Any:
                 get_redis(), form["name"], phone, form["languages"], form["insurance"]
             )
         except cs.PhoneInUse as exc:
-            error = gettext("%(refusal)s. Two counselors cannot share a phone.", refusal=exc)
+            error = gettext(
+                "%(refusal)s. Two counselors cannot share a phone.", refusal=translated(exc)
+            )
             status = 409
         except CounselorError as exc:
             error = translated(exc)

@@ -12,6 +12,7 @@ script.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, request, url_for
@@ -109,11 +110,57 @@ def ui_language() -> str:
     return locale.language if locale is not None else users.DEFAULT_UI_LANGUAGE
 
 
+#: Messages of the domain with a value in them (a name, a number): the pattern that reads
+#: the values back out of the English, and the catalogue's message that says it again.
+#: tests/test_i18n.py makes each message through the domain, so a changed wording fails.
+DOMAIN_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), message)
+    for pattern, message in (
+        (
+            r"(?P<name>.+) is on a call or being dialed; try again when the call ends\.",
+            N_("%(name)s is on a call or being dialed; try again when the call ends."),
+        ),
+        (
+            r"Keep the note under (?P<n>\d+) characters\.",
+            N_("Keep the note under %(n)s characters."),
+        ),
+        (r"choose at most (?P<n>\d+) days", N_("choose at most %(n)s days")),
+        (r"put offline by (?P<name>.+)", N_("put offline by %(name)s")),
+        (r"missed (?P<n>\d+) offers in a row", N_("missed %(n)s offers in a row")),
+        (
+            r"phone: (?P<name>.+) \((?P<id>[^()]+)\) already has this number",
+            N_("phone: %(name)s (%(id)s) already has this number"),
+        ),
+        (r"name: 1-(?P<n>\d+) characters", N_("name: 1-%(n)s characters")),
+        (
+            r"languages: at least one of (?P<choices>.+)",
+            N_("languages: at least one of %(choices)s"),
+        ),
+        (r"password: at least (?P<n>\d+) characters", N_("password: at least %(n)s characters")),
+        (
+            r"username: '(?P<name>[^']+)' is already taken",
+            N_("username: '%(name)s' is already taken"),
+        ),
+        (r"role: one of (?P<choices>.+)", N_("role: one of %(choices)s")),
+        (r"language: one of (?P<choices>.+)", N_("language: one of %(choices)s")),
+    )
+)
+
+
 def translated(message: Any) -> str:
-    """A message from the domain in the page's language (unchanged when the catalogue
-    does not have it)."""
+    """A message from the domain in the page's language: a word of DOMAIN_WORDS, or one
+    of DOMAIN_PATTERNS with its values; anything else as it is."""
     text = str(message)
-    return gettext(text) if text else text
+    if not text:
+        return text
+    said = gettext(text)
+    if said != text:
+        return said
+    for pattern, catalogued in DOMAIN_PATTERNS:
+        found = pattern.fullmatch(text)
+        if found:
+            return gettext(catalogued, **found.groupdict())
+    return text
 
 
 def js_messages() -> dict[str, str]:

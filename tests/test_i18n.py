@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import tomllib
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -20,8 +23,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from hotline import audit, dashboard, i18n, users
-from routing import dispositions, supervision, twilio_errors
-from routing.counselors import create_counselor
+from routing import counselors, dispositions, endings, keys, reports, supervision, twilio_errors
+from routing.counselors import create_counselor, get_counselor, make_available
+from settings import Settings
 from tests.conftest import ROOT, WEB_PASSWORD, AuthActions, Floor
 
 TRANSLATIONS = ROOT / "hotline" / "translations"
@@ -91,6 +95,74 @@ def test_every_word_the_domain_hands_the_pages_is_in_the_catalogue() -> None:
     assert set(twilio_errors.WHAT_TO_DO.values()) <= words
     assert {audit.who_name("api-token"), audit.who_name("system")} <= words
     assert tuple(i18n.LANGUAGE_CHOICES) == users.UI_LANGUAGES
+
+
+def refusal(call: Callable[[], object]) -> str:
+    """The message of the error the domain raises for ``call``."""
+    with pytest.raises(ValueError) as raised:
+        call()
+    return str(raised.value)
+
+
+def domain_messages_with_values(r: Redis, settings: Settings) -> list[str]:
+    """Each message of i18n.DOMAIN_PATTERNS, made by the domain itself."""
+    phone = "+12125550177"
+    busy = create_counselor(r, "Rosa", phone, ["es"])
+    r.hset(keys.COUNSELOR.format(busy.id), "status", "on_call")
+    free = create_counselor(r, "Beto", "+12125550178", ["en"])
+    assert make_available(r, free)
+    offline = supervision.force_offline(r, free.id, by="sam")
+    tired = get_counselor(r, free.id)
+    assert tired is not None
+    tired.missed_offers = settings.max_missed_offers - 1
+    missed = endings.MOVES[endings.Ending.MISSED]
+    args, _ = endings._counselor_args(settings, missed, tired, "no-answer", time.time())
+    reason = next(json.loads(a) for a in args if a.startswith("{"))["status_reason"]
+    users.create_user(r, "taken", WEB_PASSWORD, "supervisor")
+    today = date(2026, 6, 30)
+    return [
+        refusal(lambda: supervision.force_offline(r, busy.id, by="sam")),
+        refusal(
+            lambda: dispositions.record(
+                r,
+                settings,
+                "L000001",
+                busy.id,
+                dispositions.Disposition.INFORMATION.value,
+                note="x" * 600,
+            )
+        ),
+        refusal(lambda: reports.parse_span("2026-01-01", "2026-06-30", today)),
+        offline.status_reason,
+        reason,
+        str(counselors.PhoneInUse(busy)),
+        refusal(lambda: create_counselor(r, "", "+12125550179", ["en"])),
+        refusal(lambda: create_counselor(r, "Ana", "+12125550179", [])),
+        refusal(lambda: users.validate("someone", "counselor", "short")),
+        refusal(lambda: users.create_user(r, "taken", WEB_PASSWORD, "supervisor")),
+        refusal(lambda: users.validate("someone", "boss", None)),
+        refusal(lambda: users.validate("someone", "counselor", None, "de")),
+    ]
+
+
+def test_domain_messages_with_a_name_or_a_number_are_translated_too(
+    app: Flask, r: Redis, settings: Settings
+) -> None:
+    made = domain_messages_with_values(r, settings)
+    assert len(made) == len(i18n.DOMAIN_PATTERNS)
+    for message in made:
+        with app.test_request_context(headers={"Accept-Language": "en"}):
+            assert i18n.translated(message) == message  # English: word for word
+        with app.test_request_context(headers={"Accept-Language": "es"}):
+            spanish = i18n.translated(message)
+        assert spanish != message, message
+    # Each pattern reads one of the messages the domain really makes.
+    for pattern, catalogued in i18n.DOMAIN_PATTERNS:
+        assert any(pattern.fullmatch(m) for m in made), catalogued
+    with app.test_request_context(headers={"Accept-Language": "es"}):
+        assert i18n.translated("put offline by sam") == "puesto fuera de línea por sam"
+        assert i18n.translated("Meal") == "Comida"
+        assert i18n.translated("no-answer") == "no-answer"  # not in the catalogue: as it is
 
 
 def test_every_event_of_a_callbacks_history_has_a_name_in_the_catalogue() -> None:
