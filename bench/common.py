@@ -40,12 +40,14 @@ API_TOKEN = "bench-api-token-0123456789abcdef"
 
 
 def percentile(values: list[float], pct: float) -> float:
-    """The ``pct`` percentile by nearest rank (no interpolation: a real observed value)."""
-    if not values:
+    """The ``pct`` percentile by nearest rank (a real observed value), as Hotline's reports
+    compute it (routing.reports.percentile); a benchmark with no values is an error."""
+    from routing.reports import percentile as nearest_rank
+
+    value = nearest_rank(values, pct)
+    if value is None:
         raise ValueError("no values")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-pct * len(ordered) // 100))))
-    return ordered[rank - 1]
+    return value
 
 
 def median(values: list[float]) -> float:

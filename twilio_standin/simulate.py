@@ -8,6 +8,7 @@ counselor or caller rung while already on a call, or a webhook that failed.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import statistics
 import threading
@@ -67,11 +68,12 @@ class Summary:
         return sum(n for s, n in self.statuses.items() if s not in FINAL)
 
     def percentile(self, p: float) -> float | None:
-        """The p-th percentile of time to callback (nearest rank)."""
+        """The p-th percentile of time to callback, by nearest rank like Hotline's reports
+        (written out here: the stand-in imports nothing of Hotline)."""
         values = sorted(self.callback_seconds)
         if not values:
             return None
-        return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
+        return values[max(1, math.ceil(p / 100 * len(values))) - 1]
 
     def lines(self) -> list[str]:
         """The printed summary."""
