@@ -45,15 +45,6 @@ def pending_key(settings: Settings, phone: str) -> str:
     return keys.PENDING_BY_NUMBER.format(number_digest(phone, settings.secret_key))
 
 
-def find_pending(r: Redis, settings: Settings, phone: str) -> Lead | None:
-    """The lead still owed a callback at ``phone``, if any."""
-    lead_id = r.get(pending_key(settings, phone))
-    lead = get_lead(r, lead_id) if lead_id else None
-    if lead is None or lead.phone != phone or not LeadStatus(lead.status).pending:
-        return None
-    return lead
-
-
 def queueing(settings: Settings) -> Queueing:
     """What the IVR step's script needs to queue a lead whose caller confirms their number
     (as intake_complete.lua, for a caller who hung up, is given by _queue_if_unchanged)."""

@@ -134,23 +134,12 @@ class Lead:
         }
 
 
-def new_lead_id(r: Redis) -> str:
-    """Mint a short, opaque, unique lead id."""
-    return f"L{r.incr(keys.LEAD_SEQ):06d}"
-
-
 def get_lead(r: Redis, lead_id: str) -> Lead | None:
     """Load a lead, or None if there is no such lead."""
     data = r.hgetall(keys.LEAD.format(lead_id))
     if not data:
         return None
     return Lead.from_redis(_decode(data))
-
-
-def save_lead(r: Redis, lead: Lead) -> None:
-    """Write every field of a lead."""
-    lead.updated_at = time.time()
-    r.hset(keys.LEAD.format(lead.id), mapping=lead.to_redis())
 
 
 def history_entry(event: str, **detail: Any) -> str:

@@ -56,14 +56,6 @@ def leave_line(pipe: Pipeline, lead: Lead) -> None:
     pipe.zrem(keys.WAITING_ALL, lead.id)
 
 
-def remove_waiting(r: Redis, lead: Lead) -> bool:
-    """Take a lead out of line; True if it was waiting."""
-    pipe = r.pipeline(transaction=True)
-    leave_line(pipe, lead)
-    removed, _ = pipe.execute()
-    return bool(removed)
-
-
 def position(r: Redis, lead_id: str) -> int | None:
     """1-based place in line, or None if not waiting."""
     rank = r.zrank(keys.WAITING_ALL, lead_id)

@@ -290,10 +290,11 @@ class Floor:
     def caller_waiting(self, ago: float = 60, **fields: Any) -> Any:
         """A lead in line that first called ``ago`` seconds ago."""
         from routing import leads, queue
+        from tests import records
 
         now = time.time()
         lead = leads.Lead(
-            id=leads.new_lead_id(self.r),
+            id=records.new_lead_id(self.r),
             call_sid="CA" + "0" * 32,
             phone=next(self.phones),
             first_call_at=now - ago,
@@ -302,7 +303,7 @@ class Floor:
             status=leads.LeadStatus.WAITING.value,
             **fields,
         )
-        leads.save_lead(self.r, lead)
+        records.save_lead(self.r, lead)
         self.r.zadd(keys_mod().LEADS_BY_TIME, {lead.id: lead.created_at})
         queue.add_waiting(self.r, self.settings, lead)
         return lead

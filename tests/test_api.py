@@ -16,10 +16,11 @@ from flask.testing import FlaskClient
 from hotline import users
 from routing import callbacks, matching
 from routing import counselors as cs
-from routing.leads import Lead, save_lead
+from routing.leads import Lead
 from routing.queue import add_waiting
 from settings import Settings
 from tests.conftest import API_TOKEN
+from tests.records import save_lead
 from workers import jobs
 from workers.services import Services
 

@@ -17,12 +17,13 @@ from twilio.base.exceptions import TwilioRestException
 
 from routing import account, callbacks, keys
 from routing import counselors as cs
-from routing.leads import Lead, get_lead, lead_attempts, lead_events, save_lead
+from routing.leads import Lead, get_lead, lead_attempts, lead_events
 from routing.queue import add_waiting
 from routing.reservation import ReservationState as S
 from routing.reservation import get_reservation
 from settings import Settings
 from tests.conftest import PUBLIC_BASE_URL, Twilio, parse_twiml
+from tests.records import save_lead
 from workers import jobs
 from workers.services import DEFAULT_QUEUE, Services
 

@@ -10,8 +10,9 @@ import redis
 
 from routing import keys
 from routing.due import requeue_due
-from routing.leads import Lead, LeadStatus, save_lead
+from routing.leads import Lead, LeadStatus
 from settings import Settings
+from tests.records import save_lead
 
 
 class ChangesAfterReading(redis.Redis):

@@ -11,10 +11,12 @@ from flask import Flask
 
 from hotline.app import create_app
 from routing import intake, ivr_outcomes, keys, queue, stats
-from routing.leads import Lead, LeadStatus, get_lead, lead_events, save_lead
+from routing.leads import Lead, LeadStatus, get_lead, lead_events
 from settings import Settings, load_settings
+from tests import records
 from tests.callers import Caller
 from tests.conftest import ZONE, Twilio, parse_twiml
+from tests.records import save_lead
 from workers.services import build_services
 
 NUMBER = "+12125550147"
@@ -226,7 +228,7 @@ def test_a_pending_caller_can_cancel(dial_in: Any, r: redis.Redis, settings: Set
         "caller_cancelled",
     )
     assert queue.waiting_count(r) == 0
-    assert ivr_outcomes.find_pending(r, settings, NUMBER) is None
+    assert records.find_pending(r, settings, NUMBER) is None
     # the next call starts a new request, with a new place in line
     third = dial_in(NUMBER)
     third.dials()
@@ -263,7 +265,7 @@ def test_the_keyed_callback_number_is_the_one_recognised(
     caller.dials()
     caller.answers("1", "1", "1", "1", "3125550188", "1")
     lead = lead_of(r, caller)
-    assert ivr_outcomes.find_pending(r, settings, "+13125550188") == lead
+    assert records.find_pending(r, settings, "+13125550188") == lead
     again = dial_in("+13125550188")
     again.dials()
     assert again.step == "pending"
@@ -274,7 +276,7 @@ def test_the_keyed_callback_number_is_the_one_recognised(
 def test_a_caller_being_called_right_now_cannot_cancel(dial_in: Any, r: redis.Redis) -> None:
     lead = lead_of(r, complete_call(dial_in))
     # matching reserved a counselor for this lead (the routing issue's job)
-    queue.remove_waiting(r, lead)
+    records.remove_waiting(r, lead)
     lead.status = LeadStatus.RESERVED.value
     save_lead(r, lead)
     again = dial_in(NUMBER)
@@ -290,7 +292,7 @@ def test_a_finished_callback_is_not_pending(
     dial_in: Any, r: redis.Redis, status: LeadStatus
 ) -> None:
     lead = lead_of(r, complete_call(dial_in))
-    queue.remove_waiting(r, lead)
+    records.remove_waiting(r, lead)
     lead.status = status.value
     save_lead(r, lead)
     again = dial_in(NUMBER)
@@ -328,7 +330,7 @@ def test_a_waiting_lead_lost_from_the_queue_is_put_back(r: redis.Redis, settings
     save_lead(r, lead)
     queued, _, _ = ivr_outcomes.complete(r, settings, lead.id)
     assert queued is not None
-    queue.remove_waiting(r, queued)  # as if the process died before add_waiting
+    records.remove_waiting(r, queued)  # as if the process died before add_waiting
     ivr_outcomes.complete(r, settings, lead.id)
     assert r.zscore(keys.WAITING_ALL, lead.id) == queued.queue_score(
         settings.urgent_head_start, settings.self_head_start
@@ -454,7 +456,7 @@ def test_every_ivr_step_is_one_round_trip_the_confirming_one_included(
     score = lead.queue_score(settings.urgent_head_start, settings.self_head_start)
     assert r.zscore(keys.WAITING_ALL, lead.id) == score
     assert r.zscore(queue.bucket_key("es", "medicaid"), lead.id) == score
-    assert ivr_outcomes.find_pending(r, settings, lead.phone) is not None
+    assert records.find_pending(r, settings, lead.phone) is not None
     assert lead.consent_at > 0 and not lead.ivr_abandoned
     assert [e["event"] for e in lead_events(r, lead.id)][-1] == "waiting"
     assert r.hget(stats.day_key(ZONE), stats.LEADS_CREATED) == "1"

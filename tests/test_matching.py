@@ -10,11 +10,12 @@ import redis
 
 from routing import counselors as cs
 from routing import keys
-from routing.leads import Lead, LeadStatus, get_lead, save_lead
+from routing.leads import Lead, LeadStatus, get_lead
 from routing.matching import match
 from routing.queue import add_waiting, position
 from routing.reservation import get_reservation
 from settings import Settings
+from tests.records import save_lead
 
 NOW = 1_800_000_000.0
 

@@ -17,10 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from hotline.app import create_app
 from routing import counselors as cs
 from routing import keys
-from routing.leads import Lead, save_lead
+from routing.leads import Lead
 from routing.queue import add_waiting
 from settings import Settings
 from tests.conftest import Twilio
+from tests.records import save_lead
 from tests.test_callbacks import CALLER, Call, new_counselor, new_lead
 from workers import jobs
 from workers.services import Services, build_services

@@ -13,9 +13,10 @@ import redis
 
 from routing import keys, reports, retention, stats
 from routing.ivr_outcomes import pending_key
-from routing.leads import Lead, LeadStatus, get_lead, record_event, save_lead
+from routing.leads import Lead, LeadStatus, get_lead, record_event
 from settings import Settings
 from tests.conftest import ZONE, AuthActions
+from tests.records import save_lead
 from workers import jobs
 from workers.services import Services
 

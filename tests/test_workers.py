@@ -14,11 +14,12 @@ import redis
 
 from routing import counselors as cs
 from routing import keys
-from routing.leads import Lead, get_lead, save_lead
+from routing.leads import Lead, get_lead
 from routing.queue import add_waiting
 from routing.reservation import ReservationState, get_reservation
 from settings import load_settings
 from tests.conftest import WorkerProcesses, wait_until
+from tests.records import save_lead
 from workers import jobs
 from workers.services import build_services
 

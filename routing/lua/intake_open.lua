@@ -46,7 +46,7 @@ if phone ~= '' then
   end
 end
 
--- The same format as routing.leads.new_lead_id.
+-- A short, opaque, unique id: L and six digits or more.
 local lead_id = string.format('L%06d', redis.call('INCR', KEYS[3]))
 claim(lead_id)
 local last = 13 + 2 * tonumber(ARGV[13])
