@@ -275,8 +275,10 @@ def test_try_it_page_call_ends_in_a_callback_shown_on_the_page(line: Line):
     for step, key in enumerate(IVR_EN):
         wait_until(
             lambda step=step: (
+                # a menu waits, after the keys pressed so far (the page shows a past
+                # menu by the keys pressed at it, and only the waiting one as a gather)
                 state()["waiting_for_keys"]
-                and sum(1 for x in state()["transcript"] if x["kind"] == "gather") > step
+                and sum(1 for x in state()["transcript"] if x["kind"] == "digits") == step
             ),
             15,
         )
