@@ -1,17 +1,8 @@
 // The counselor console: alerts when a callback comes in, and the disposition form.
 (function () {
   "use strict";
-  // The page's words, from the server's catalogue in the page's language (body data-i18n,
-  // hotline/i18n.py's js_messages): "%(name)s" is filled in here.
-  var words = {};
-  try { words = JSON.parse(document.body.dataset.i18n || "{}"); } catch (e) { words = {}; }
-  function t(key, fallback, values) {
-    var text = words[key] || fallback;
-    Object.keys(values || {}).forEach(function (name) {
-      text = text.split("%(" + name + ")s").join(values[name]);
-    });
-    return text;
-  }
+  // The page's words from the server's catalogue, looked up by live.js (loaded first).
+  var t = window.hotlineText;
 
   // --- Alerts: a tone (Web Audio, no file), the tab title and a desktop notification,
   // each switchable off; the choices are kept in localStorage. No caller's number or

@@ -13,6 +13,8 @@
     });
     return text;
   }
+  // console.js (loaded after this script on the console) says its words through it too.
+  window.hotlineText = t;
   function fmt(s) {
     s = Math.max(0, Math.floor(s));
     if (s < 60) return s + " s";
