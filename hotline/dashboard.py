@@ -38,7 +38,7 @@ from hotline import audit
 from hotline.auth import safe_next, supervisor_required
 from hotline.i18n import N_, translated
 from hotline.services import get_redis, get_settings, services
-from routing import dispositions, history, keys, reports, supervision
+from routing import dispositions, history, keys, report_reading, reports, supervision
 from routing.counselors import get_counselor, list_counselors
 from routing.leads import INSURANCE, LANGUAGES, LeadStatus, get_lead, lead_attempts, lead_events
 from workers.jobs import request_match
@@ -398,7 +398,7 @@ def _report() -> tuple[reports.Report | None, str | None, dict[str, str]]:
         return None, translated(exc), chosen
     chosen = {"from": first.isoformat(), "to": last.isoformat()}
     target = get_settings().service_level_seconds
-    return reports.report(get_redis(), first, last, target, now, zone), None, chosen
+    return report_reading.report(get_redis(), first, last, target, now, zone), None, chosen
 
 
 @bp.get("/reports", endpoint="reports")

@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
-from routing import reports, stats
+from routing import report_reading, reports, stats
 from routing.leads import record_event
 from routing.reports import LeadOutcome
 from tests.conftest import ZONE, AuthActions, Floor
@@ -113,7 +113,7 @@ def test_report_reads_redis(r: Redis, floor: Floor) -> None:
     record_event(r, lead.id, "connected", reservation="R000001", counselor="C0001")
     stats.incr(r, ZONE, stats.CALLS_RECEIVED)
     today = datetime.now(ZONE).date()
-    rep = reports.report(r, today, today, 900, lead.created_at + 3600, ZONE)
+    rep = report_reading.report(r, today, today, 900, lead.created_at + 3600, ZONE)
     assert rep.calls_received == 1
     assert rep.median_seconds is not None and 590 <= rep.median_seconds <= 700
     assert rep.service_level == 1.0
@@ -161,11 +161,11 @@ def test_a_day_is_the_call_centers_day_even_when_the_clocks_change(r: Redis, flo
     for at in (late, early):
         floor.caller_waiting(ago=time.time() - at)
     stats.incr(r, ZONE, stats.CALLS_RECEIVED, at=late)
-    march_8 = reports.report(r, date(2026, 3, 8), date(2026, 3, 8), 900, late + 60, ZONE)
+    march_8 = report_reading.report(r, date(2026, 3, 8), date(2026, 3, 8), 900, late + 60, ZONE)
     assert (march_8.calls_received, march_8.by_day[0]["day"]) == (1, "2026-03-08")
     assert sum(h.leads for h in march_8.by_hour) == 2
     assert (march_8.by_hour[23].leads, march_8.by_hour[0].leads) == (1, 1)
-    march_9 = reports.report(r, date(2026, 3, 9), date(2026, 3, 9), 900, late + 60, ZONE)
+    march_9 = report_reading.report(r, date(2026, 3, 9), date(2026, 3, 9), 900, late + 60, ZONE)
     assert (march_9.calls_received, sum(h.leads for h in march_9.by_hour)) == (0, 0)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from routing import keys, reports, retention, stats
+from routing import keys, report_reading, retention, stats
 from routing.ivr_outcomes import pending_key
 from routing.leads import Lead, LeadStatus, get_lead, record_event
 from settings import Settings
@@ -115,7 +115,7 @@ def day_of(days_ago: float) -> date:
 
 
 def report_for(r: redis.Redis, settings: Settings, day: date) -> dict[str, Any]:
-    return reports.report(
+    return report_reading.report(
         r, day, day, settings.service_level_seconds, NOW, settings.report_time_zone
     ).as_dict()
 
