@@ -10,7 +10,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from twilio.request_validator import RequestValidator
 
 from bench.report import render_result
 from bench.results import Result
+from workers.child_process import ChildProcess, python_module
 from workers.redis_server import RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,52 +164,12 @@ def signed_post(base: str, path: str, params: dict[str, str], timeout: float = 1
         return bytes(response.read())
 
 
-class Process:
-    """A child process (a server or a worker) whose output goes to a log file."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # closed in stop()
-        self.popen = subprocess.Popen(
-            args,
-            env=env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def alive(self) -> bool:
-        """Whether it still runs."""
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 10) -> None:
-        """SIGTERM (its own process group: gunicorn's workers too), then SIGKILL."""
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        self._log.close()
-
-    def tail(self, lines: int = 20) -> str:
-        """The end of its log, for error messages."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def hotline_process(args: list[str], env: dict[str, str], log_path: Path) -> Process:
+def hotline_process(args: list[str], env: dict[str, str], log_path: Path) -> ChildProcess:
     """Start ``hotline <args>`` (``python -m hotline``) as production would."""
-    return Process([sys.executable, "-m", "hotline", *args], env, log_path)
+    return python_module("hotline", args, env, log_path, cwd=ROOT)
 
 
-def wait_http(url: str, process: Process, timeout: float = 30) -> None:
+def wait_http(url: str, process: ChildProcess, timeout: float = 30) -> None:
     """Wait until ``url`` answers (any HTTP status) or fail with the process's log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -24,7 +24,6 @@ from bench.common import (
     ACCOUNT_SID,
     API_TOKEN,
     AUTH_TOKEN,
-    Process,
     hotline_env,
     hotline_process,
     median,
@@ -37,6 +36,7 @@ from bench.common import (
 )
 from bench.memory import create_lead
 from bench.results import Result
+from workers.child_process import ChildProcess
 
 BAR_P99_MS = 250.0
 WORKERS = 4
@@ -84,7 +84,7 @@ def counselor_phone(n: int) -> str:
     return f"+1628{201 + n // 10000:03d}{n % 10000:04d}"
 
 
-def wait_workers(url: str, count: int, processes: list[Process], timeout: float = 30) -> None:
+def wait_workers(url: str, count: int, processes: list[ChildProcess], timeout: float = 30) -> None:
     """Until ``count`` RQ workers have registered (they are ready to take jobs)."""
     from rq import Worker
 

@@ -18,7 +18,6 @@ from contextlib import ExitStack
 import redis
 
 from bench.common import (
-    Process,
     free_port,
     hotline_env,
     hotline_process,
@@ -35,6 +34,7 @@ from bench.loadgen import LoadResult, ensure_wrk, load
 from bench.memory import create_lead
 from bench.results import Result
 from bench.webhook import partitions
+from workers.child_process import ChildProcess
 
 MODES = ("everysec", "always")
 THREADS = 8
@@ -90,7 +90,7 @@ def run(quick: bool = False) -> Result:
         }
         envs = {m: hotline_env(s.url) for m, s in servers.items()}
         settings = {m: settings_for(e) for m, e in envs.items()}
-        webs: dict[str, Process] = {}
+        webs: dict[str, ChildProcess] = {}
         bases: dict[str, str] = {}
         try:
             for m in MODES:

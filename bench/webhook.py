@@ -7,7 +7,6 @@ Bar: IVR throughput at least 0.7 of the bare endpoint's; p99 under 50 ms at 16 c
 
 from __future__ import annotations
 
-import sys
 import time
 from xml.etree import ElementTree
 
@@ -15,7 +14,7 @@ import redis
 
 from bench.common import (
     ACCOUNT_SID,
-    Process,
+    ROOT,
     free_port,
     hotline_env,
     hotline_process,
@@ -28,6 +27,7 @@ from bench.common import (
 )
 from bench.loadgen import LoadResult, Request, ensure_wrk, load
 from bench.results import Result
+from workers.child_process import python_module
 
 THROUGHPUT_BAR = 0.7
 P99_BAR_MS = 50.0
@@ -150,18 +150,12 @@ def run(quick: bool = False) -> Result:
         ivr = hotline_process(
             ["web", "--bind", f"127.0.0.1:{ivr_port}"], env, workdir / "hotline-web.log"
         )
-        bare = Process(
-            [
-                sys.executable,
-                "-m",
-                "bench.bare_app",
-                "--bind",
-                f"127.0.0.1:{bare_port}",
-                "--workers",
-                str(_web_concurrency(env)),
-            ],
+        bare = python_module(
+            "bench.bare_app",
+            ["--bind", f"127.0.0.1:{bare_port}", "--workers", str(_web_concurrency(env))],
             env,
             workdir / "bare-web.log",
+            cwd=ROOT,
         )
         try:
             ivr_base, bare_base = f"http://127.0.0.1:{ivr_port}", f"http://127.0.0.1:{bare_port}"

@@ -14,8 +14,6 @@ import importlib.util
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 
 from settings import Settings, load_settings, random_secrets
+from workers.child_process import ChildProcess, python_module, stop_all
 from workers.redis_server import (
     embedded_redis_running,
     ensure_embedded_redis,
@@ -79,18 +78,28 @@ def run_dev(settings: Settings, environ: Mapping[str, str], worker_count: int) -
         click.echo(f"Redis: through the Sentinels of {settings.sentinel_master!r}")
     env = {**dev_environ(environ), **_chosen_environ(settings, redis_url)}
     base = settings.public_base_url
-    children = []
+    children: list[ChildProcess] = []
     standin = False
     if settings.twilio_api_base_url == settings.twilio_standin_url:
         if importlib.util.find_spec("twilio_standin") is None:
             click.echo("Twilio stand-in:  not installed; calls will fail")
         else:
             port = str(settings.standin_port)
-            children.append(spawn(["--port", port, "--hotline-url", base], env, "twilio_standin"))
+            children.append(
+                python_module(
+                    "twilio_standin", ["--port", port, "--hotline-url", base], env, own_group=False
+                )
+            )
             standin = True
             click.echo(f"Twilio stand-in:  {settings.twilio_standin_url}")
-    children.append(spawn(["web", "--bind", f"127.0.0.1:{settings.port}"], env))
-    children.extend(spawn(["worker"], env) for _ in range(worker_count))
+    children.append(
+        python_module(
+            "hotline", ["web", "--bind", f"127.0.0.1:{settings.port}"], env, own_group=False
+        )
+    )
+    children.extend(
+        python_module("hotline", ["worker"], env, own_group=False) for _ in range(worker_count)
+    )
     running = write_dev_running(settings, redis_url, standin)
     click.echo(f"Hotline:          {base}/  (dashboard, console, try-it page)")
     click.echo(f"Voice webhook:    {base}/twilio/voice")
@@ -108,7 +117,7 @@ def run_dev(settings: Settings, environ: Mapping[str, str], worker_count: int) -
 
     signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stopping and all(c.poll() is None for c in children):
+        while not stopping and all(c.alive() for c in children):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -188,21 +197,3 @@ def dev_secrets(var_dir: Path) -> dict[str, str]:
     with os.fdopen(fd, "w") as f:
         json.dump(values, f)
     return values
-
-
-def spawn(args: list[str], env: dict[str, str], module: str = "hotline") -> subprocess.Popen[bytes]:
-    """Start ``python -m <module> args`` (a ``hotline`` sub-command by default) as a child."""
-    return subprocess.Popen([sys.executable, "-m", module, *args], env=env)
-
-
-def stop_all(children: list[subprocess.Popen[bytes]], timeout: float = 10) -> None:
-    """SIGTERM every child, then SIGKILL any that outlive ``timeout``."""
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()

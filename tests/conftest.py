@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from hotline.app import create_app
 from settings import Settings, load_settings
+from workers.child_process import ChildProcess, python_module, stop_all
 from workers.redis_server import RedisProcess
 from workers.services import Services, build_services
 
@@ -132,28 +131,21 @@ class WorkerProcesses:
 
     def __init__(self, env: dict[str, str]):
         self.env = env
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.processes: list[ChildProcess] = []
 
-    def start(self, count: int = 1, **extra_env: str) -> list[subprocess.Popen[bytes]]:
+    def start(self, count: int = 1, **extra_env: str) -> list[ChildProcess]:
         """Start ``count`` workers with the test environment (plus ``extra_env``)."""
         env = {**os.environ, **self.env, **extra_env}
         started = [
-            subprocess.Popen([sys.executable, "-m", "hotline", "worker"], env=env, cwd=ROOT)
+            python_module("hotline", ["worker"], env, cwd=ROOT, own_group=False)
             for _ in range(count)
         ]
         self.processes.extend(started)
         return started
 
     def stop(self) -> None:
-        """Terminate every worker started."""
-        for p in self.processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.processes:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        """Stop every worker started (SIGTERM: RQ's warm shutdown; SIGKILL after 10 s)."""
+        stop_all(self.processes)
 
 
 @pytest.fixture

@@ -326,7 +326,7 @@ def kill_workers(served: Served) -> None:
     """``kill -9`` of a worker five times, each replaced (as a supervisor process would)."""
     for _ in range(5):
         time.sleep(ARRIVALS / 6)
-        alive = [p for p in served.workers.processes if p.poll() is None]
+        alive = [p for p in served.workers.processes if p.alive()]
         victim = served.rng.choice(alive)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
@@ -339,8 +339,7 @@ def kill_redis(served: Served) -> None:
     time.sleep(ARRIVALS / 3)
     process = served.redis_server.process
     assert process is not None
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    process.kill()
     down = time.monotonic()
     time.sleep(7)
     served.redis_server.start()

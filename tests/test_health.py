@@ -48,7 +48,7 @@ class Server:
     def resumes(self) -> None:
         """The server answers again (SIGCONT), if it still runs."""
         assert self.process.process is not None
-        if self.process.process.poll() is None:
+        if self.process.process.alive():
             os.kill(self.pid, signal.SIGCONT)
 
     def stops(self) -> None:

@@ -60,8 +60,7 @@ def test_a_running_worker_is_ready_here_and_not_elsewhere(
     later = datetime.now(UTC) + timedelta(seconds=WORKER_TTL + 1)
     assert ready_workers(services, WORKER_TTL, now=later) == []
     # A worker that stopped takes its record with it.
-    process.terminate()
-    process.wait(timeout=15)
+    process.stop(15)
     assert worker_ready(env).returncode == 1
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from routing.scripts import _script
 from settings import DEFAULT_SENTINEL_MASTER, Settings, SettingsError, load_settings
 from tests.callers import Caller
 from tests.conftest import ROOT, Twilio, WorkerProcesses, free_port, wait_until
+from workers.child_process import ChildProcess, stop_all
 from workers.redis_server import redis_server_binary
 from workers.services import (
     DEFAULT_QUEUE,
@@ -183,13 +183,12 @@ class Cluster:
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.processes: dict[str, ChildProcess] = {}
         self.ports: dict[str, int] = {}
 
     def _start(self, name: str, args: list[str]) -> None:
-        self.processes[name] = subprocess.Popen(
-            [redis_server_binary(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        # Its output is its log file: nothing is written to ours.
+        self.processes[name] = ChildProcess([redis_server_binary(), *args], own_group=False)
 
     def _server(self, name: str, *extra: str) -> None:
         port = self.ports[name] = free_port()
@@ -266,15 +265,7 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop every process still running."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_all(self.processes.values())
 
 
 @pytest.fixture
@@ -350,14 +341,14 @@ def test_a_caller_is_answered_when_no_replica_acknowledges(
     caller = line.call("+12125551000")
     assert caller.call_sid in line.told  # with the replica: no warning
     assert "on no replica" not in caplog.text
-    replica.send_signal(signal.SIGSTOP)
+    replica.signal(signal.SIGSTOP)
     try:
         with caplog.at_level(logging.WARNING, logger="routing.intake"):
             started = time.monotonic()
             caller = line.call("+12125551001")
             waited = time.monotonic() - started
     finally:
-        replica.send_signal(signal.SIGCONT)
+        replica.signal(signal.SIGCONT)
     assert caller.call_sid in line.told and line.told[caller.call_sid] == 2
     assert "on no replica after 500 ms" in caplog.text
     assert 0.5 <= waited < 3  # WAIT's timeout, not the socket's

@@ -10,8 +10,6 @@ import itertools
 import os
 import random
 import re
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ from tests.test_commands import healthz
 from tests.test_e2e_busy_hour import FINAL, caller, overlaps
 from twilio_standin import StandIn
 from twilio_standin.simulate import plan_counselor
+from workers.child_process import ChildProcess, python_module, stop_all
 
 pytestmark = pytest.mark.e2e
 
@@ -83,18 +82,18 @@ def two_webs(
     base = f"http://127.0.0.1:{server.server_port}"
     env.update(FAST_ENV)
     env["PUBLIC_BASE_URL"] = base
-    processes, ports = [], []
+    processes: list[ChildProcess] = []
+    ports: list[int] = []
     for n in range(2):
         port = free_port()
         ports.append(port)
-        log = (tmp_path / f"web{n}.log").open("wb")
         processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "hotline", "web", "--bind", f"127.0.0.1:{port}"],
-                env={**os.environ, **env, "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"},
+            python_module(
+                "hotline",
+                ["web", "--bind", f"127.0.0.1:{port}"],
+                {**os.environ, **env, "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"},
+                tmp_path / f"web{n}.log",
                 cwd=ROOT,
-                stdout=log,
-                stderr=log,
             )
         )
         proxy.backends.append(f"http://127.0.0.1:{port}")
@@ -113,9 +112,7 @@ def two_webs(
         server.shutdown()
         thread.join()
         server.server_close()
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=15)
+        stop_all(processes, 15)
 
 
 def test_a_busy_period_through_two_web_processes_loses_nothing(

@@ -145,7 +145,7 @@ def test_worker_killed_mid_dial_loses_nothing(
 
     for pid in [*children(worker.pid), worker.pid]:
         os.kill(pid, signal.SIGKILL)
-    worker.wait(timeout=10)
+    worker.popen.wait(timeout=10)
     assert standin.calls == []
     assert get_lead(r, lead.id).status == "reserved"
 
@@ -186,14 +186,13 @@ def test_a_worker_outlives_redis_going_away_in_the_middle_of_a_job(
         queue.enqueue("time.sleep", 2)
         wait_until(lambda: queue.count == 0, 10)  # taken: the job is running
         assert own.process is not None
-        os.kill(own.process.pid, signal.SIGKILL)
-        own.process.wait()
+        own.process.kill()
         time.sleep(4)  # the job ends, RQ cannot record it, its loop gives up
-        assert worker.poll() is None
+        assert worker.alive()
         own.start()
         after = queue.enqueue("time.sleep", 0)
         wait_until(lambda: after.get_status(refresh=True) == "finished", 30)
-        assert worker.poll() is None
+        assert worker.alive()
     finally:
         pool.stop()
         own.stop()

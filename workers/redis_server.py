@@ -16,6 +16,8 @@ from pathlib import Path
 
 import redis
 
+from workers.child_process import ChildProcess
+
 #: Seconds to wait for a started server to answer PING.
 START_TIMEOUT = 10.0
 
@@ -138,24 +140,22 @@ class RedisProcess:
         self.url = socket_url(self.socket)
         self.appendonly = appendonly
         self.appendfsync = appendfsync
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ChildProcess | None = None
 
     def start(self) -> RedisProcess:
         """Start the server and wait until it answers."""
-        self.process = subprocess.Popen(
-            server_args(self.directory, self.appendonly, self.appendfsync),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        # Its output is its log file (server_args): nothing is written to ours.
+        self.process = ChildProcess(
+            server_args(self.directory, self.appendonly, self.appendfsync), own_group=False
         )
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(self.url):
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if not self.process.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start in {self.directory}")
             time.sleep(0.02)
         return self
 
     def stop(self) -> None:
         """Stop the server."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process:
+            self.process.stop()
