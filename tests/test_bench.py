@@ -30,6 +30,9 @@ EXPECTED = {
         "webhook latency p99",
         "anomalies",
         "callbacks connected",
+        "CPU of web",
+        "CPU of redis-server",
+        "counselor calls placed",
     ],
     "durability": [
         "intake throughput, always / everysec",

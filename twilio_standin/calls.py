@@ -129,11 +129,15 @@ class CallRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: dict[str, Call] = {}
+        #: Calls by the number they went to, those ended dropped whenever it is looked up:
+        #: a busy hour holds tens of thousands of calls, and each dial asks about one number.
+        self._to: dict[str, list[Call]] = {}
 
     def add(self, call: Call) -> None:
         """Remember a new call."""
         with self._lock:
             self._calls[call.sid] = call
+            self._to.setdefault(call.to, []).append(call)
 
     def get(self, sid: str) -> Call | None:
         """A call by SID."""
@@ -148,8 +152,9 @@ class CallRegistry:
     def active_to(self, number: str, excluding: str | None = None) -> list[Call]:
         """Calls to ``number`` that have not ended."""
         with self._lock:
-            return [
-                c
-                for c in self._calls.values()
-                if c.to == number and not c.is_final and c.sid != excluding
-            ]
+            live = [c for c in self._to.get(number, []) if not c.is_final]
+            if live:
+                self._to[number] = live
+            else:
+                self._to.pop(number, None)
+            return [c for c in live if c.sid != excluding]
