@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rerender",
         action="store_true",
-        help="rewrite the report from bench/out/results.json (the last run) "
+        help="rewrite the report from the figures of its last run (bench/out/<report>.json) "
         "with the current bench/analysis.md, measuring nothing",
     )
     args = parser.parse_args(argv)
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "results.json").write_text(
+    run_data(output).write_text(
         json.dumps(
             {
                 "machine": machine,
@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def rerender(output: Path) -> int:
-    """Rewrite the report of the last run (bench/out/results.json) with today's analysis."""
-    data = json.loads((OUT_DIR / "results.json").read_text())
+    """Rewrite a report from the figures of its last run (bench/out/<report name>.json) with
+    today's analysis."""
+    data = json.loads(run_data(output).read_text())
     results = []
     for raw in data["results"]:
         figures = [Figure(**f) for f in raw.pop("figures")]
@@ -121,8 +122,14 @@ def rerender(output: Path) -> int:
         when=data.get("when"),
     )
     output.write_text(text)
-    print(f"[bench] rewrote {output} from {OUT_DIR / 'results.json'}")
+    print(f"[bench] rewrote {output} from {run_data(output)}")
     return 1 if any(r.error or r.short for r in results) else 0
+
+
+def run_data(output: Path) -> Path:
+    """Where the figures behind a report are kept (bench/out/<report name>.json), so that a
+    quick or partial run never replaces those of the full report."""
+    return OUT_DIR / f"{output.stem}.json"
 
 
 def analysis_text(text: str) -> str:

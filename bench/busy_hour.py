@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.request
 from typing import Any
 
 import redis
@@ -101,11 +102,14 @@ def _limits(
     placed: int,
     calls_per_second: float,
     speed: float,
+    callers: int,
 ) -> None:
     """What limited the hour: each part's CPU as cores busy over the run, and the paced
     counselor calls against what the pacing allowed."""
     for name, seconds in cpu.items():
         result.add(f"CPU of {name}", round(seconds / elapsed, 2), "cores")
+    for name, seconds in cpu.items():
+        result.add(f"CPU of {name} per caller", round(1000 * seconds / callers, 1), "ms")
     allowed = calls_per_second * elapsed
     result.add("counselor calls placed", placed, "")
     result.add(
@@ -118,6 +122,47 @@ def _limits(
         f"pacing allowed {calls_per_second:g} counselor calls a real second "
         f"({calls_per_second / speed:g} a call-time second, Twilio's default)."
     )
+
+
+#: Lets the benchmark read hotline web's own webhook timings (GET /metrics).
+METRICS_TOKEN = "bench-metrics-token-0123456789abcdef"
+
+
+def _server_histogram(base: str) -> dict[float, float]:
+    """hotline web's own webhook timings so far (every route, every process): how many
+    were answered within each bucket's bound, in seconds."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = urllib.request.Request(
+        base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # loopback
+        text = response.read().decode()
+    counts: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "hotline_webhook_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                counts[bound] = counts.get(bound, 0.0) + sample.value
+    return counts
+
+
+def _server_side(result: Result, before: dict[float, float], after: dict[float, float]) -> None:
+    """What hotline web measured itself, from its histogram: the share answered within
+    100 ms, and the bucket the 99th percentile falls in (the load generator's own delays,
+    which the stand-in's timings include, are not in these)."""
+    counts = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
+    total = counts.get(float("inf"), 0.0)
+    if not total:
+        return
+    within = counts.get(0.1, 0.0)
+    result.add(
+        "answered within 100 ms, as hotline web timed them", round(100 * within / total, 2), "%"
+    )
+    p99_bound = min(b for b, n in counts.items() if n >= 0.99 * total)
+    result.add("webhook latency p99 at the server, at most", round(1000 * p99_bound, 1), "ms")
 
 
 def run(quick: bool = False) -> Result:
@@ -146,6 +191,7 @@ def run(quick: bool = False) -> Result:
             server.url,
             PUBLIC_BASE_URL=base,
             TWILIO_API_BASE_URL=standin_url,
+            METRICS_TOKEN=METRICS_TOKEN,
             **scaled_env(speed),
         )
         processes: list[ChildProcess] = []
@@ -181,6 +227,7 @@ def run(quick: bool = False) -> Result:
                 speed=speed,
             )
             simulation = _simulation_class()(base, standin_url, API_TOKEN, echo=lambda _: None)
+            histogram_before = _server_histogram(base)
             parts = {"web": [web], "workers": workers, "stand-in": [standin]}
             cpu_before = _cpu(parts, r)
             placed_before = _placed(r)
@@ -190,6 +237,7 @@ def run(quick: bool = False) -> Result:
             ended = time.time()
             cpu_used = {k: v - cpu_before[k] for k, v in _cpu(parts, r).items()}
             placed = _placed(r) - placed_before
+            histogram_after = _server_histogram(base)
             from routing.queue import waiting_count
 
             still_waiting = waiting_count(r)
@@ -222,6 +270,7 @@ def run(quick: bool = False) -> Result:
     result.add("webhook latency p50", round(percentile(latencies, 50), 1), "ms")
     p99 = percentile(latencies, 99)
     result.add("webhook latency p99", round(p99, 1), "ms", "< 100 ms", p99 < 100)
+    _server_side(result, histogram_before, histogram_after)
     result.add(
         "webhook latency max",
         round(max(latencies), 1),
@@ -264,7 +313,15 @@ def run(quick: bool = False) -> Result:
     else:
         result.notes.append("No callback was connected during the run: no time to callback.")
     result.add("still waiting at the end", still_waiting, "")
-    _limits(result, cpu_used, elapsed, placed, float(env["CALLS_PER_SECOND"]), speed)
+    _limits(
+        result,
+        cpu_used,
+        elapsed,
+        placed,
+        float(env["CALLS_PER_SECOND"]),
+        speed,
+        max(1, summary.callers),
+    )
     minutes = round(arrival * speed / 60, 1)
     result.table.append(["webhook", "requests", "p50 ms", "p99 ms", "max ms", "not 200"])
     by_path: dict[str, list[Any]] = {}

@@ -64,5 +64,5 @@ class Result:
         return [f for f in self.figures if f.ok is False]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (bench/out/results.json)."""
+        """JSON-safe form (kept in bench/out/<report name>.json)."""
         return asdict(self)

@@ -33,6 +33,7 @@ EXPECTED = {
         "CPU of web",
         "CPU of redis-server",
         "counselor calls placed",
+        "webhook latency p99 at the server, at most",
     ],
     "durability": [
         "intake throughput, always / everysec",
@@ -192,7 +193,8 @@ def test_dispatch_arrivals_time_stamp_call_creation_and_pass_the_body_on() -> No
 def test_rerender_rewrites_the_report_of_the_last_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``--rerender`` rebuilds RESULTS.md from the last run's results.json, measuring nothing."""
+    """``--rerender`` rebuilds RESULTS.md from its last run's figures (RESULTS.json), measuring
+    nothing; a quick run's figures are kept apart and never used for it."""
     import json
 
     run = {
@@ -202,7 +204,9 @@ def test_rerender_rewrites_the_report_of_the_last_run(
         "when": "2026-01-02 03:04 UTC",
         "results": [Result("a", "Alpha", [Figure("speed", 0.5, "x", ">= 0.7", False)]).to_dict()],
     }
-    (tmp_path / "results.json").write_text(json.dumps(run))
+    (tmp_path / "RESULTS.json").write_text(json.dumps(run))
+    quick = {**run, "when": "2026-01-03 00:00 UTC", "command": "python -m bench --quick"}
+    (tmp_path / "RESULTS-quick.json").write_text(json.dumps(quick))
     monkeypatch.setattr(bench_main, "OUT_DIR", tmp_path)
     out = tmp_path / "RESULTS.md"
     assert bench_main.main(["--rerender", "--output", str(out)]) == 1
