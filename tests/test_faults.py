@@ -18,9 +18,7 @@ written to ``var/fault-report.md``. Run alone with ``pytest -m faults``.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import threading
 import time
 from collections import defaultdict
@@ -328,8 +326,7 @@ def kill_workers(served: Served) -> None:
         time.sleep(ARRIVALS / 6)
         alive = [p for p in served.workers.processes if p.alive()]
         victim = served.rng.choice(alive)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
+        victim.kill()
         served.workers.start(1)
     served.notes.append("5 workers killed")
 
