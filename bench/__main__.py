@@ -1,6 +1,6 @@
 """``python -m bench``: run every measurement and write bench/RESULTS.md.
 
-.venv/bin/python -m bench                 # full sizes (about 10 minutes), RESULTS.md
+.venv/bin/python -m bench                 # full sizes (about 50 minutes), RESULTS.md
 .venv/bin/python -m bench --quick         # tiny sizes, bench/out/RESULTS-quick.md
 .venv/bin/python -m bench --only webhook,memory
 """
