@@ -241,8 +241,7 @@ def run(quick: bool = False) -> Result:
             from routing.queue import waiting_count
 
             still_waiting = waiting_count(r)
-            dead = [str(p.log_path.name if p.log_path else p.args[0]) for p in processes]
-            dead = [name for name, p in zip(dead, processes, strict=True) if not p.alive()]
+            dead = [str(p.log_path or p.args[0]) for p in processes if not p.alive()]
         finally:
             # The stand-in first: nothing it sends after this is counted, and no webhook of
             # a call still running meets a server already gone.

@@ -7,7 +7,6 @@ server looks like to a client.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from rq.serializers import JSONSerializer
 
 from hotline.app import create_app
 from settings import Settings, load_settings
+from workers.child_process import ChildProcess
 from workers.redis_server import RedisProcess
 from workers.services import HEALTH_CHECK_INTERVAL, Services, build_services
 
@@ -37,19 +37,17 @@ class Server:
         self.url = process.url
 
     @property
-    def pid(self) -> int:
+    def child(self) -> ChildProcess:
         assert self.process.process is not None
-        return self.process.process.pid
+        return self.process.process
 
     def hangs(self) -> None:
         """The server stops answering (SIGSTOP) but keeps its socket."""
-        os.kill(self.pid, signal.SIGSTOP)
+        self.child.signal(signal.SIGSTOP)
 
     def resumes(self) -> None:
         """The server answers again (SIGCONT), if it still runs."""
-        assert self.process.process is not None
-        if self.process.process.alive():
-            os.kill(self.pid, signal.SIGCONT)
+        self.child.signal(signal.SIGCONT)
 
     def stops(self) -> None:
         """The server is gone (its socket file stays, refusing connections)."""

@@ -96,8 +96,12 @@ class ChildProcess:
             return ""
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) it used so far, with its group's when it leads one."""
-        return group_cpu_seconds(self.popen.pid)
+        """CPU time (user + system) it and its reaped children used so far, with the rest of
+        its group's when it leads one (gunicorn's workers); 0.0 where /proc is not there."""
+        if self.own_group:
+            return group_cpu_seconds(self.popen.pid)
+        fields = _stat_fields(Path(f"/proc/{self.popen.pid}/stat"))
+        return _cpu_of(fields) if fields else 0.0
 
 
 def python_module(
@@ -125,15 +129,23 @@ def stop_all(children: Iterable[ChildProcess], timeout: float = STOP_TIMEOUT) ->
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU seconds of the live processes of a process group, including the
     reaped children each has waited for (from /proc; 0.0 where /proc is not there)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # The command name (field 2) may hold spaces: split after its closing ')'.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # After the name: state ppid pgrp ... utime(14) stime(15) cutime(16) cstime(17).
-        if int(fields[2]) == pgid:
-            total += sum(int(f) for f in fields[11:15])
-    return total / ticks
+        fields = _stat_fields(stat)
+        if fields and int(fields[2]) == pgid:
+            total += _cpu_of(fields)
+    return total
+
+
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a /proc/<pid>/stat after the command name (which may hold spaces: split
+    after its closing ')'): state, ppid, pgrp, ...; None if the process is gone."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_of(fields: list[str]) -> float:
+    """utime + stime + cutime + cstime (stat fields 14-17) in seconds."""
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
