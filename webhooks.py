@@ -95,6 +95,7 @@ def ivr_step(step: str) -> Response:
         step,
         request.form.get("Digits"),
         request.form.get("From"),
+        request.args.get("lead"),
     )
     if turn.queued:
         _request_match()
@@ -129,9 +130,14 @@ def _request_match() -> None:
         log.exception("could not request matching; the sweep will match the lead")
 
 
+#: Stands for the lead id in a step URL of a kept TwiML document (ids are [A-Z0-9]).
+LEAD_MARK = "LEAD-ID"
+
+
 def _step_url(step: str) -> str:
-    """Absolute public URL of an IVR step: what Twilio requests, and signs, next."""
-    return get_settings().public_base_url + url_for("twilio.ivr_step", step=step)
+    """Absolute public URL of an IVR step, what Twilio requests (and signs) next, naming
+    the call's lead as ``LEAD_MARK`` (routing.intake: the step's script is given its keys)."""
+    return get_settings().public_base_url + url_for("twilio.ivr_step", step=step, lead=LEAD_MARK)
 
 
 def _say(verb: VoiceResponse | Gather, phrase: Phrase, language: str) -> None:
@@ -145,8 +151,8 @@ def _ivr_twiml(turn: Turn) -> Response:
     same step without Digits on a timeout), or its prompts and a Hangup.
 
     Most turns are fixed menus (no number, place or wait in them), so their documents are
-    rendered once per process and reused; a turn with anything of the caller's in it is
-    rendered for that caller and never kept.
+    rendered once per process and reused, with the lead's id put in their URLs; a turn with
+    anything of the caller's in it is rendered for that caller and never kept.
     """
     url = _step_url(turn.menu.step.value) if turn.menu is not None else ""
     if any(phrase.params for phrase in turn.say):
@@ -154,7 +160,7 @@ def _ivr_twiml(turn: Turn) -> Response:
     else:
         keys_ = tuple((phrase.key, phrase.language) for phrase in turn.say)
         body = _fixed_ivr_twiml(keys_, turn.menu, turn.state.language, url)
-    return Response(body, mimetype="text/xml")
+    return Response(body.replace(LEAD_MARK, turn.lead_id), mimetype="text/xml")
 
 
 @functools.lru_cache(maxsize=512)

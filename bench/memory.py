@@ -82,12 +82,10 @@ def run(quick: bool = False) -> Result:
         sessions = [keys.IVR_SESSION.format(call_sid(n)) for n in range(1000, 1000 + count)]
         sample_sid = call_sid(1000)
         lead_id = r.get(keys.CALL_LEAD.format(sample_sid))
-        lead = r.hgetall(keys.LEAD.format(lead_id))
         breakdown = {
             "lead hash": keys.LEAD.format(lead_id),
             "lead events list": keys.LEAD_EVENTS.format(lead_id),
             "CallSid -> lead": keys.CALL_LEAD.format(sample_sid),
-            "pending by number digest": _pending_key(settings, lead.get("phone", "")),
             "IVR session (expires after a day)": keys.IVR_SESSION.format(sample_sid),
         }
         result.table.append(["key of one lead", "MEMORY USAGE bytes"])
@@ -97,9 +95,10 @@ def run(quick: bool = False) -> Result:
         total_members = {
             "waiting (all)": keys.WAITING_ALL,
             "leads by time": keys.LEADS_BY_TIME,
+            "pending links (number digest -> lead)": keys.PENDING_LINKS,
         }
         for label, key in total_members.items():
-            size = r.zcard(key)
+            size = r.hlen(key) if key == keys.PENDING_LINKS else r.zcard(key)
             usage = r.memory_usage(key, samples=0) or 0
             result.table.append([f"{label}: per member", f"{usage / max(1, size):.0f}"])
         r.delete(*sessions)
@@ -124,12 +123,6 @@ def run(quick: bool = False) -> Result:
         "session (kept a day after the call)."
     )
     return result
-
-
-def _pending_key(settings: object, phone: str) -> str | None:
-    from routing import ivr_outcomes
-
-    return ivr_outcomes.pending_key(settings, phone) if phone else None  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import WatchError
 
 from routing import keys
@@ -164,22 +165,35 @@ class PhoneInUse(CounselorError):
         self.holder = holder
 
 
-def phones(r: Redis) -> dict[str, str]:
-    """The number of every active (not retired) counselor, by id (one HGET each, pipelined:
-    cheaper than loading whole records)."""
-    ids = sorted(r.smembers(keys.COUNSELORS))  # type: ignore[arg-type]
-    pipe = r.pipeline(transaction=False)
-    for cid in ids:
-        pipe.hget(keys.COUNSELOR.format(cid), "phone")
-    return {cid: phone for cid, phone in zip(ids, pipe.execute(), strict=True) if phone}
-
-
 def holder_of(r: Redis, phone: str, *, other_than: str = "") -> Counselor | None:
     """The active (not retired) counselor with number ``phone`` (E.164), except
-    ``other_than``; None if nobody has it."""
-    held = (cid for cid, p in phones(r).items() if p == phone and cid != other_than)
-    holder = next(held, None)
-    return get_counselor(r, holder) if holder else None
+    ``other_than``; None if nobody has it. One HGET (keys.COUNSELOR_PHONES)."""
+    holder = r.hget(keys.COUNSELOR_PHONES, phone)
+    if not holder or holder == other_than:
+        return None
+    return get_counselor(r, str(holder))
+
+
+def index_counselors(r: Redis) -> int:
+    """Rebuild the two counselor indexes (keys.COUNSELOR_PHONES, keys.COUNSELOR_STATES)
+    from the active counselors' own records, atomically (routing/lua/counselor_index.lua,
+    given every counselor's key): the sweep runs it, so an index a crash or an older
+    version left wrong is right again within a sweep. Returns the counselors indexed."""
+    while True:
+        ids = sorted(r.smembers(keys.COUNSELORS))  # type: ignore[arg-type]
+        done = run_script(
+            r,
+            "counselor_index",
+            [
+                keys.COUNSELORS,
+                keys.COUNSELOR_PHONES,
+                keys.COUNSELOR_STATES,
+                *(keys.COUNSELOR.format(cid) for cid in ids),
+            ],
+            ids,
+        )
+        if done is not None:  # None: a counselor was added or retired meanwhile
+            return int(done)
 
 
 def create_counselor(
@@ -214,6 +228,8 @@ def create_counselor(
             pipe.multi()
             pipe.hset(keys.COUNSELOR.format(counselor.id), mapping=counselor.to_redis())
             pipe.sadd(keys.COUNSELORS, counselor.id)
+            pipe.hset(keys.COUNSELOR_PHONES, phone, counselor.id)
+            pipe.hset(keys.COUNSELOR_STATES, counselor.id, counselor.status)
             try:
                 pipe.execute()
             except WatchError:
@@ -265,7 +281,7 @@ def set_state(
         indexes,
         *flat_pairs(fields),
     ]
-    keys_ = [keys.COUNSELOR.format(counselor.id), keys.WRAPUPS, *every]
+    keys_ = [keys.COUNSELOR.format(counselor.id), keys.WRAPUPS, keys.COUNSELOR_STATES, *every]
     return bool(run_script(r, "counselor_state", keys_, args))
 
 
@@ -313,8 +329,37 @@ def retire_counselor(r: Redis, counselor: Counselor, now: float | None = None) -
         reservation="",
     )
     if changed:
-        r.srem(keys.COUNSELORS, counselor.id)
+        unlist_counselor(r, counselor)
     return changed
+
+
+def unlist_counselor(r: Redis, counselor: Counselor) -> None:
+    """Take a retired counselor off the active set and both indexes (their number only
+    while it still names them)."""
+
+    def unlist(pipe: Pipeline) -> None:
+        mine = pipe.hget(keys.COUNSELOR_PHONES, counselor.phone) == counselor.id
+        pipe.multi()
+        pipe.srem(keys.COUNSELORS, counselor.id)
+        pipe.hdel(keys.COUNSELOR_STATES, counselor.id)
+        if mine:
+            pipe.hdel(keys.COUNSELOR_PHONES, counselor.phone)
+
+    r.transaction(unlist, keys.COUNSELOR_PHONES)
+
+
+def move_phone(r: Redis, counselor_id: str, old: str, new: str) -> None:
+    """Point the number index at a counselor's new number (and off ``old``, only while it
+    still names them)."""
+
+    def move(pipe: Pipeline) -> None:
+        mine = pipe.hget(keys.COUNSELOR_PHONES, old) == counselor_id
+        pipe.multi()
+        if mine and old != new:
+            pipe.hdel(keys.COUNSELOR_PHONES, old)
+        pipe.hset(keys.COUNSELOR_PHONES, new, counselor_id)
+
+    r.transaction(move, keys.COUNSELOR_PHONES)
 
 
 def end_wrapup(r: Redis, counselor_id: str, now: float | None = None) -> bool:

@@ -132,6 +132,7 @@ def end(
         keys.COUNSELOR.format(res.counselor_id),
         keys.WRAPUPS,
         keys.METRICS,
+        keys.COUNSELOR_STATES,
         *all_idle_keys(),
     ]
     args = [

@@ -27,6 +27,7 @@ lead is queued, since they told us not to use it) and a keyed number once it is 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import replace
 
@@ -53,11 +54,10 @@ from routing.ivr_outcomes import (
     fail_no_number,
     keep,
     log_queued,
-    pending_key,
+    pending_field,
     queueing,
 )
 from routing.ivr_sessions import (
-    LEAD_PREFIX,
     SESSION_TTL,
     condition,
     load_session,
@@ -66,6 +66,7 @@ from routing.ivr_sessions import (
     step_session,
 )
 from routing.leads import (
+    LEAD_IDS,
     PENDING_STATUSES,
     Lead,
     LeadStatus,
@@ -79,6 +80,8 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: What a lead id looks like (routing.leads.LEAD_IDS): a step's URL names one.
+LEAD_ID = re.compile(r"L[0-9]{6,12}")
 #: Seconds the CallSid -> lead link is kept, so a late duplicate never makes a second lead.
 CALL_LEAD_TTL = 30 * 86400
 #: Call statuses that mean the inbound call is over.
@@ -98,15 +101,34 @@ def answer_step(
     step: str,
     digits: str | None,
     caller_id: str | None,
+    lead_id: str | None = None,
 ) -> Turn:
     """The caller's answer to ``step``; finishing work (queueing, cancelling) is done here.
-    One round trip for the step itself (routing.ivr_sessions.step_session)."""
+    ``lead_id``: the lead the step's URL names (the call's link is read when it names none,
+    as a URL from before the lead was named in it). One round trip for the step itself
+    (routing.ivr_sessions.step_session)."""
+    if not (lead_id and LEAD_ID.fullmatch(lead_id)):
+        lead_id = r.get(keys.CALL_LEAD.format(call_sid)) or ""
+    turn = _step(r, settings, call_sid, lead_id, step, digits, caller_id)
+    return turn if turn.lead_id else replace(turn, lead_id=lead_id)
+
+
+def _step(
+    r: Redis,
+    settings: Settings,
+    call_sid: str,
+    lead_id: str,
+    step: str,
+    digits: str | None,
+    caller_id: str | None,
+) -> Turn:
     decisions, check = _decisions(settings, step, digits)
     completes = any(d.finish is Finish.COMPLETE for d in decisions.values())
     stepped = step_session(
         r,
         settings.secret_key,
         call_sid,
+        lead_id,
         step,
         decisions,
         never_call_check=check,
@@ -228,6 +250,22 @@ def _open(
         phone = ""  # a call from our own line (a transfer, a test): never call it back
     turn = restart(phone) if restarted else start(phone)
     kind, lead_id = _claim_call(r, settings, call_sid, phone, turn.state)
+    opened = _opened(r, settings, call_sid, phone, turn, kind, lead_id, restarted=restarted)
+    return replace(opened, lead_id=lead_id)
+
+
+def _opened(
+    r: Redis,
+    settings: Settings,
+    call_sid: str,
+    phone: str,
+    turn: Turn,
+    kind: str,
+    lead_id: str,
+    *,
+    restarted: bool,
+) -> Turn:
+    """The first turn of a call whose CallSid ``_claim_call`` linked to ``lead_id``."""
     if kind == "created":
         log.info("call %s: lead %s created (caller %s)", call_sid, lead_id, mask(phone))
         return turn
@@ -237,7 +275,7 @@ def _open(
         if pending is not None:
             return _start_pending(r, settings, call_sid, pending)
     # A repeated delivery, or a step whose session expired: rebuild from the lead.
-    loaded = load_session(r, call_sid)
+    loaded = load_session(r, call_sid, lead_id)
     if loaded is not None and not restarted:
         return replay(loaded[1]) if loaded[1].step is not Step.END else _replay_end(loaded)
     lead = get_lead(r, lead_id)
@@ -274,48 +312,60 @@ def _claim_call(
     """Link the CallSid to the caller's pending lead, or to a new intake lead with ``first``
     as its session, unless it is linked already: ("existing" | "pending" | "created", lead
     id). One round trip (routing/lua/intake_open.lua), atomic, so a repeated delivery never
-    makes a second lead."""
+    makes a second lead; two for a caller whose number links to a lead (its hash is then
+    given to the script)."""
     now = time.time()
     lead = Lead(
         id="", call_sid=call_sid, phone=phone, first_call_at=now, created_at=now, updated_at=now
     )
     lead_fields = lead.to_redis()
-    del lead_fields["id"]  # minted by the script
+    del lead_fields["id"]  # the script writes the id it is given
     session = session_pairs(first, settings.secret_key)
-    events_head, events_tail = keys.LEAD_EVENTS.split("{0}")
-    kind, lead_id = run_script(
-        r,
-        "intake_open",
-        [
-            keys.CALL_LEAD.format(call_sid),
-            # Without a number the script reads no pending link; any key name fills the slot.
-            pending_key(settings, phone) if phone else keys.CALL_LEAD.format(call_sid),
-            keys.LEAD_SEQ,
-            keys.LEADS_BY_TIME,
-            stats.day_key(settings.report_time_zone, now),
-            keys.IVR_SESSION.format(call_sid),
-            keys.INTAKE,
-            keys.COUNSELORS,
-        ],
-        [
-            phone,
-            " ".join(s.value for s in PENDING_STATUSES),
-            LEAD_PREFIX,
-            events_head,
-            events_tail,
-            CALL_LEAD_TTL,
-            repr(now),
-            stats.CALLS_RECEIVED,
-            stats.RETENTION_SECONDS,
-            SESSION_TTL,
-            history_entry("call_received", call_sid=call_sid),
-            keys.COUNSELOR.format(""),
-            len(lead_fields),
-            *flat_pairs(lead_fields),
-            *session,
-        ],
-    )
-    return str(kind), str(lead_id)
+    digest = pending_field(settings, phone) if phone else ""
+    day = stats.day_key(settings.report_time_zone, now)
+    linked = ""  # the lead the number links to, once the script named it
+    new_id = LEAD_IDS.take(r)
+    while True:
+        kind, lead_id = run_script(
+            r,
+            "intake_open",
+            [
+                keys.CALL_LEAD.format(call_sid),
+                keys.PENDING_LINKS,
+                keys.LEADS_BY_TIME,
+                day,
+                keys.IVR_SESSION.format(call_sid),
+                keys.INTAKE,
+                keys.COUNSELOR_PHONES,
+                keys.LEAD.format(new_id),
+                keys.LEAD_EVENTS.format(new_id),
+                *([keys.LEAD.format(linked)] if linked else []),
+            ],
+            [
+                phone,
+                digest,
+                " ".join(s.value for s in PENDING_STATUSES),
+                new_id,
+                CALL_LEAD_TTL,
+                repr(now),
+                stats.CALLS_RECEIVED,
+                stats.RETENTION_SECONDS,
+                SESSION_TTL,
+                history_entry("call_received", call_sid=call_sid),
+                linked,
+                len(lead_fields),
+                *flat_pairs(lead_fields),
+                *session,
+            ],
+        )
+        if kind == "check":
+            linked = str(lead_id)
+        elif kind == "taken":
+            new_id = LEAD_IDS.take(r)
+        else:
+            if kind != "created":
+                LEAD_IDS.give_back(r, new_id)
+            return str(kind), str(lead_id)
 
 
 # --- endings -----------------------------------------------------------------------------

@@ -125,6 +125,9 @@ class Turn:
     finish: Finish | None = None
     #: Set by routing.intake when finishing this turn queued a lead (matching should run).
     queued: bool = False
+    #: Set by routing.intake: the call's lead, named in the next step's URL (so the step's
+    #: script is given the lead's keys).
+    lead_id: str = ""
 
 
 def start(phone: str = "") -> Turn:

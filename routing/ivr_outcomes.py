@@ -19,7 +19,7 @@ from redis.exceptions import WatchError
 
 from routing import dispositions, keys, queue, stats
 from routing.counselors import FREE, OFF_DUTY
-from routing.ivr_sessions import Queueing
+from routing.ivr_sessions import BUCKET_INDEX, Queueing
 from routing.leads import Lead, LeadStatus, get_lead, history_entry, record_event
 from routing.phones import mask, number_digest
 from routing.scripts import flat_pairs, run_script
@@ -27,9 +27,6 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Seconds a number -> pending lead link is kept; it is checked against the lead's status
-#: on every use, so a stale one is harmless.
-PENDING_TTL = 30 * 86400
 #: Daily counter: calls that ended in the IVR with no number we could call back.
 NO_CALLBACK_NUMBER = "no_callback_number"
 #: Reason of a hang-up lead not queued because its number is on the do-not-call list.
@@ -40,9 +37,11 @@ CANCELLABLE = frozenset(
 )
 
 
-def pending_key(settings: Settings, phone: str) -> str:
-    """The key holding the pending lead id of a callback number (keyed by its digest)."""
-    return keys.PENDING_BY_NUMBER.format(number_digest(phone, settings.secret_key))
+def pending_field(settings: Settings, phone: str) -> str:
+    """A callback number's field in keys.PENDING_LINKS (its keyed digest). A link is
+    checked against its lead on every use, so a stale one is harmless; it is deleted when
+    the caller cancels or the lead is purged (routing.retention)."""
+    return number_digest(phone, settings.secret_key)
 
 
 def queueing(settings: Settings) -> Queueing:
@@ -57,17 +56,12 @@ def queueing(settings: Settings) -> Queueing:
         # queued_at starts the clock of the insurance-specialist preference (as add_waiting).
         "queued_at": repr(now),
     }
-    bucket_head, rest = keys.WAITING.split("{0}")
-    bucket_middle, bucket_tail = rest.split("{1}")
     return Queueing(
         stats.day_key(settings.report_time_zone, now),
         {
-            "bucket": [bucket_head, bucket_middle, bucket_tail],
-            "pending": keys.PENDING_BY_NUMBER.split("{0}"),
-            "events": keys.LEAD_EVENTS.split("{0}"),
+            "buckets": BUCKET_INDEX,
             "urgent_head_start": settings.urgent_head_start,
             "self_head_start": settings.self_head_start,
-            "pending_ttl": PENDING_TTL,
             "counters_ttl": stats.RETENTION_SECONDS,
             "counters": stats.LEADS_CREATED,
             "entry": history_entry("waiting", ivr_abandoned=False),
@@ -142,7 +136,7 @@ def _queue_if_unchanged(
         keys.LEAD.format(lead.id),
         queue.bucket_key(lead.language, lead.insurance),
         keys.WAITING_ALL,
-        pending_key(settings, lead.phone),
+        keys.PENDING_LINKS,
         keys.LEAD_EVENTS.format(lead.id),
         keys.DO_NOT_CALL,
         stats.day_key(settings.report_time_zone, now),
@@ -151,7 +145,7 @@ def _queue_if_unchanged(
     args = [
         repr(score),
         lead.id,
-        PENDING_TTL,
+        pending_field(settings, lead.phone),
         stats.RETENTION_SECONDS,
         " ".join(counters),
         # A hang-up gave no consent, so it never lifts a do-not-call entry.
@@ -260,7 +254,7 @@ def cancel(r: Redis, settings: Settings, lead_id: str) -> bool:
                 break
             except WatchError:
                 continue
-    r.delete(pending_key(settings, lead.phone))
+    r.hdel(keys.PENDING_LINKS, pending_field(settings, lead.phone))
     record_event(r, lead_id, "cancelled", reason="caller_cancelled")
     log.info("lead %s cancelled by the caller", lead_id)
     return True

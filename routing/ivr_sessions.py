@@ -19,22 +19,27 @@ from redis import Redis
 
 from routing import keys
 from routing.ivr import MAX_TRIES, Decision, Finish, State, Step
-from routing.leads import LeadStatus
+from routing.leads import INSURANCE, LANGUAGES, LeadStatus
 from routing.phones import number_digest
 from routing.scripts import flat_pairs, run_script
 
 #: Seconds an IVR session is kept after its last step (a call lasts minutes).
 SESSION_TTL = 86400
-#: The lead hash key without its id (for scripts that find a lead from an id they read).
-LEAD_PREFIX = keys.LEAD.format("")
+#: Every waiting bucket, in the order ivr_step.lua is given them (KEYS[12..23]).
+BUCKETS = tuple((lang, ins) for lang in LANGUAGES for ins in INSURANCE)
+#: ivr_step.lua's KEYS index of each bucket, by "language insurance".
+BUCKET_INDEX = {f"{lang} {ins}": 12 + i for i, (lang, ins) in enumerate(BUCKETS)}
 #: The IVR state's fields kept in the session hash (the number stays in the lead hash).
 SESSION_FIELDS = tuple(f.name for f in fields(State) if f.name != "phone")
 
 
-def load_session(r: Redis, call_sid: str) -> tuple[str, State] | None:
-    """(lead id, IVR state) of a call, or None if there is no session."""
+def load_session(r: Redis, call_sid: str, lead_id: str) -> tuple[str, State] | None:
+    """(lead id, IVR state) of a call linked to ``lead_id``, or None if there is no session
+    (or it names another lead)."""
     # One round trip: the session and the number its lead holds (routing/lua/intake_load.lua).
-    loaded = run_script(r, "intake_load", [keys.IVR_SESSION.format(call_sid)], [LEAD_PREFIX])
+    loaded = run_script(
+        r, "intake_load", [keys.IVR_SESSION.format(call_sid), keys.LEAD.format(lead_id)], [lead_id]
+    )
     if not loaded:
         return None
     flat, phone = loaded
@@ -87,6 +92,7 @@ def step_session(
     r: Redis,
     secret: str,
     call_sid: str,
+    lead_id: str,
     step: str,
     decisions: Mapping[str, Decision],
     *,
@@ -99,7 +105,8 @@ def step_session(
     has just confirmed their number queue the lead (``queueing``). ``decisions`` are keyed
     by :func:`condition`; ``never_call_check``: a keyed number the script looks for among
     the counselors' phones (the ``c`` of the condition); ``wait_ms``: wait that long for a
-    replica to have the write, in the same round trip (Sentinel). None: no session."""
+    replica to have the write, in the same round trip (Sentinel). None: no session, or one
+    that names another lead than ``lead_id`` (the lead the step's URL names)."""
     # Most conditions share a decision (a menu's answer rarely depends on the last try):
     # each distinct one is sent once, the conditions point at it.
     distinct: list[Decision] = []
@@ -113,20 +120,24 @@ def step_session(
     queue_args = queueing.args if queueing else {}
     script_keys = [
         keys.IVR_SESSION.format(call_sid),
-        keys.COUNSELORS,
+        keys.COUNSELOR_PHONES,
         keys.WAITING_ALL,
         keys.DO_NOT_CALL,
         queueing.day_key if queueing else keys.WAITING_ALL,  # any key fills an unused slot
         keys.HANDLE_TIMES,
         keys.INTAKE,
+        keys.COUNSELOR_STATES,
+        keys.LEAD.format(lead_id),
+        keys.LEAD_EVENTS.format(lead_id),
+        keys.PENDING_LINKS,
+        *(keys.WAITING.format(lang, ins) for lang, ins in BUCKETS),
     ]
     args = [
-        LEAD_PREFIX,
+        lead_id,
         step,
         SESSION_TTL,
         LeadStatus.INTAKE.value,
         MAX_TRIES,
-        keys.COUNSELOR.format(""),
         never_call_check,
         json.dumps(payload, separators=(",", ":")) if payload else "",
         json.dumps(queue_args, separators=(",", ":")) if queue_args else "",

@@ -18,8 +18,9 @@ LEAD_EVENTS = PREFIX + "lead:{0}:events"
 CALL_LEAD = PREFIX + "call:{0}:lead"
 #: Hash: IVR session of an inbound call (step, tries, answers so far). Expires.
 IVR_SESSION = PREFIX + "ivr:{0}"
-#: String: id of the pending lead for a phone number digest.
-PENDING_BY_NUMBER = PREFIX + "pending:{0}"
+#: Hash: number digest -> id of the lead owed a callback at that number (a hint: checked
+#: against the lead on every use; the link of a purged lead is deleted with it).
+PENDING_LINKS = PREFIX + "pending"
 #: Sorted set: every lead id by creation time (history, stats).
 LEADS_BY_TIME = PREFIX + "leads"
 #: Counter used to mint lead ids.
@@ -29,6 +30,12 @@ LEAD_SEQ = PREFIX + "seq:lead"
 COUNSELOR = PREFIX + "counselor:{0}"
 #: Set: every counselor id.
 COUNSELORS = PREFIX + "counselors"
+#: Hash: an active counselor's number (E.164) -> their id (a staff number, never a
+#: caller's): finds "is this caller a counselor?" in one declared key.
+COUNSELOR_PHONES = PREFIX + "counselor-phones"
+#: Hash: an active counselor's id -> their status, mirrored by every script that sets it,
+#: so the wait estimate reads one declared key.
+COUNSELOR_STATES = PREFIX + "counselor-states"
 #: Counter used to mint counselor ids.
 COUNSELOR_SEQ = PREFIX + "seq:counselor"
 

@@ -15,8 +15,12 @@ from typing import Any
 from redis import Redis
 
 from routing import keys
+from routing.ids import IdBlocks
 from routing.phones import mask
 from routing.scripts import flat_pairs, run_script
+
+#: Lead ids (L and six digits or more), minted ahead per process (routing.ids).
+LEAD_IDS = IdBlocks(keys.LEAD_SEQ, "L", 6)
 
 
 class LeadStatus(StrEnum):

@@ -79,8 +79,8 @@ def estimate_wait_seconds(r: Redis, place: int) -> int:
     inputs = run_script(
         r,
         "wait_inputs",
-        [keys.HANDLE_TIMES, keys.COUNSELORS],
-        [keys.COUNSELOR.format(""), " ".join(FREE), " ".join(OFF_DUTY)],
+        [keys.HANDLE_TIMES, keys.COUNSELOR_STATES],
+        [" ".join(FREE), " ".join(OFF_DUTY)],
     )
     return wait_estimate(place, [int(v) for v in inputs])
 

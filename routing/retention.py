@@ -26,7 +26,7 @@ from redis import Redis
 from redis.exceptions import LockError, WatchError
 
 from routing import keys
-from routing.ivr_outcomes import pending_key
+from routing.ivr_outcomes import pending_field
 from routing.leads import LeadStatus
 from routing.phones import redact
 from settings import Settings
@@ -116,9 +116,9 @@ def purge_lead(r: Redis, settings: Settings, lead_id: str, now: float) -> Outcom
             events = [_scrubbed(x) for x in pipe.lrange(events_key, 0, -1)]
             phone, call_sid = data.get("phone", ""), data.get("call_sid", "")
             stale = [keys.CALL_LEAD.format(call_sid), keys.IVR_SESSION.format(call_sid)]
-            pending = pending_key(settings, phone) if phone else ""
-            if pending and _text(pipe.get(pending)) == lead_id:
-                stale.append(pending)
+            link = pending_field(settings, phone) if phone else ""
+            if link and _text(pipe.hget(keys.PENDING_LINKS, link)) != lead_id:
+                link = ""  # the number's link names a later lead: keep it
             has_disposition = bool(pipe.exists(disposition_key))
             pipe.multi()
             pipe.hset(
@@ -132,8 +132,8 @@ def purge_lead(r: Redis, settings: Settings, lead_id: str, now: float) -> Outcom
                 pipe.hset(disposition_key, "note", "")
             if call_sid:
                 pipe.delete(*stale)
-            elif pending:
-                pipe.delete(pending)
+            if link:
+                pipe.hdel(keys.PENDING_LINKS, link)
             pipe.execute()
         except WatchError:  # the lead changed under us: the next run looks again
             return Outcome.HELD

@@ -29,6 +29,7 @@ from routing.counselors import (
     holder_of,
     list_counselors,
     make_offline,
+    move_phone,
     set_state,
     validate,
 )
@@ -304,10 +305,13 @@ def update_counselor(
         # the new fields (set_state leaves every other idle set).
         counselor.languages = tuple(dict.fromkeys(languages))
         counselor.insurance = tuple(dict.fromkeys(insurance))
-        if set_state(r, counselor, FREE, counselor.status, now=counselor.idle_since, **fields):
-            return get_counselor(r, counselor_id)  # type: ignore[return-value]
-    # Not idle (or just taken by matching): skills apply from the next time they are free.
-    r.hset(keys.COUNSELOR.format(counselor_id), mapping=fields)
+        if not set_state(r, counselor, FREE, counselor.status, now=counselor.idle_since, **fields):
+            # Just taken by matching: skills apply from the next time they are free.
+            r.hset(keys.COUNSELOR.format(counselor_id), mapping=fields)
+    else:
+        # Not idle: skills apply from the next time they are free.
+        r.hset(keys.COUNSELOR.format(counselor_id), mapping=fields)
+    move_phone(r, counselor_id, counselor.phone, e164)
     return get_counselor(r, counselor_id)  # type: ignore[return-value]
 
 

@@ -79,7 +79,7 @@ class Caller:
         gather = self._document.find("Gather")
         if gather is None:
             return None
-        return self._path(gather.get("action")).rsplit("/", 1)[-1]
+        return urlparse(self._path(gather.get("action"))).path.rsplit("/", 1)[-1]
 
     @property
     def says(self) -> list[ElementTree.Element]:
@@ -115,5 +115,7 @@ class Caller:
 
     @staticmethod
     def _path(url: str | None) -> str:
+        """What Twilio requests: the URL's path and query (the lead a step URL names)."""
         assert url and url.startswith(PUBLIC_BASE_URL + "/twilio/"), url
-        return urlparse(url).path
+        parts = urlparse(url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")

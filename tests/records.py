@@ -9,7 +9,7 @@ import time
 from redis import Redis
 
 from routing import keys
-from routing.ivr_outcomes import pending_key
+from routing.ivr_outcomes import pending_field
 from routing.leads import Lead, LeadStatus, get_lead
 from routing.queue import leave_line
 from settings import Settings
@@ -37,7 +37,7 @@ def remove_waiting(r: Redis, lead: Lead) -> bool:
 def find_pending(r: Redis, settings: Settings, phone: str) -> Lead | None:
     """The lead still owed a callback at ``phone`` by its pending link, if any (what
     intake_open.lua finds when that number calls again)."""
-    lead_id = r.get(pending_key(settings, phone))
+    lead_id = r.hget(keys.PENDING_LINKS, pending_field(settings, phone))
     lead = get_lead(r, lead_id) if lead_id else None
     if lead is None or lead.phone != phone or not LeadStatus(lead.status).pending:
         return None

@@ -374,8 +374,12 @@ def test_behind_a_proxy_a_signature_for_the_public_url_is_accepted(
     params = {"CallSid": "CA" + "a" * 32, "From": NUMBER, "CallStatus": "ringing"}
     response = _signed_post(proxied_app, "https://calls.hotline.example/twilio/voice", params)
     twiml = parse_twiml(response)
-    assert twiml.find("Gather").get("action") == "https://calls.hotline.example/twilio/ivr/language"
-    assert r.get(keys.CALL_LEAD.format(params["CallSid"]))
+    lead_id = r.get(keys.CALL_LEAD.format(params["CallSid"]))
+    assert lead_id
+    assert (
+        twiml.find("Gather").get("action")
+        == f"https://calls.hotline.example/twilio/ivr/language?lead={lead_id}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -429,7 +433,14 @@ def test_every_ivr_step_is_one_round_trip_the_confirming_one_included(
     for step, digits in [("language", "1"), ("situation", "1"), ("urgency", "2")]:
         intake.answer_step(counted, settings, warm, step, digits, NUMBER)
     sid = "CAcount" + ("k" if keyed else "c")
-    assert round_trips(lambda: intake.answer_call(counted, settings, sid, NUMBER)) == 1
+    opened = None
+
+    def call() -> None:
+        nonlocal opened
+        opened = intake.answer_call(counted, settings, sid, NUMBER)
+
+    assert round_trips(call) == 1
+    assert opened is not None and opened.lead_id  # named in each step's URL, as Twilio posts
     steps = [("language", "2"), ("situation", "1"), ("urgency", "1"), ("insurance", "3")]
     if keyed:
         steps += [("caller-id", "2"), ("enter-number", "3125550188#"), ("confirm-number", "1")]
@@ -441,7 +452,7 @@ def test_every_ivr_step_is_one_round_trip_the_confirming_one_included(
 
         def answer(step: str = step, digits: str = digits) -> None:
             nonlocal turn
-            turn = intake.answer_step(counted, settings, sid, step, digits, NUMBER)
+            turn = intake.answer_step(counted, settings, sid, step, digits, NUMBER, opened.lead_id)
 
         assert round_trips(answer) == 1, step
         turns.append(turn)

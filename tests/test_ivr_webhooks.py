@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import redis
@@ -34,7 +35,9 @@ def leads(r: redis.Redis) -> list[str]:
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
-def test_first_the_emergency_notice_and_the_language_choice(dial_in: Any, language: str) -> None:
+def test_first_the_emergency_notice_and_the_language_choice(
+    dial_in: Any, r: redis.Redis, language: str
+) -> None:
     caller = dial_in()
     caller.dials()
     says = caller.says
@@ -45,7 +48,8 @@ def test_first_the_emergency_notice_and_the_language_choice(dial_in: Any, langua
     assert gather.get("input") == "dtmf"
     assert gather.get("numDigits") == "1"
     assert gather.get("method") == "POST"
-    assert gather.get("action") == PUBLIC_BASE_URL + "/twilio/ivr/language"
+    lead_id = r.get(keys.CALL_LEAD.format(caller.call_sid))
+    assert gather.get("action") == PUBLIC_BASE_URL + f"/twilio/ivr/language?lead={lead_id}"
     # no key: Twilio falls through to the same step without Digits
     redirect = caller.twiml.find("Redirect")
     assert redirect is not None and redirect.text == gather.get("action")
@@ -152,7 +156,7 @@ def test_each_caller_hears_their_own_number_and_the_same_menus(dial_in: Any) -> 
         menus = []
         for key in ("1", "1", "2", "3"):
             caller.presses(key)
-            menus.append((caller.said, caller.gather.get("action")))
+            menus.append((caller.said, caller.gather.get("action").split("?")[0]))
         heard.append((menus[:-1], menus[-1][0]))
     (first_menus, first_read_back), (second_menus, second_read_back) = heard
     assert first_menus == second_menus
@@ -185,7 +189,7 @@ def test_number_entry_ends_on_pound_or_after_a_pause(dial_in: Any) -> None:
     caller.dials()
     caller.answers("1", "1", "2", "4")
     gather = caller.gather
-    assert gather.get("action") == PUBLIC_BASE_URL + "/twilio/ivr/enter-number"
+    assert gather.get("action").split("?")[0] == PUBLIC_BASE_URL + "/twilio/ivr/enter-number"
     # No numDigits: ending at the tenth digit would send the pound into the next menu.
     assert "numDigits" not in gather.attrib
     assert gather.get("finishOnKey") == "#"
@@ -383,7 +387,7 @@ def test_a_repeated_step_request_does_not_answer_twice(dial_in: Any, r: redis.Re
     lead = lead_of(r, caller)
     assert lead.situation == "other"
     response = caller.twilio.post("/twilio/ivr/situation", caller.params(Digits="1"))
-    assert parse_twiml(response).find("Gather").get("action").endswith("/urgency")
+    assert urlparse(parse_twiml(response).find("Gather").get("action")).path.endswith("/urgency")
 
 
 def test_the_final_step_repeated_gives_the_same_closing_and_queues_once(
@@ -415,7 +419,7 @@ def test_unknown_step_for_a_known_call_repeats_where_the_caller_is(dial_in: Any,
     caller.answers("2")
     response = caller.twilio.post(f"/twilio/ivr/{step}", caller.params(Digits="1"))
     twiml = parse_twiml(response)
-    assert twiml.find("Gather").get("action").endswith("/situation")
+    assert urlparse(twiml.find("Gather").get("action")).path.endswith("/situation")
     assert {s.get("language") for s in twiml.iter("Say")} == {"es-US"}
 
 
@@ -479,7 +483,7 @@ def test_no_log_line_holds_the_callers_number(
             assert digits not in message, message
 
 
-def test_no_personal_data_in_any_url(dial_in: Any) -> None:
+def test_no_personal_data_in_any_url(dial_in: Any, r: redis.Redis) -> None:
     caller = dial_in()
     caller.dials()
     urls = []
@@ -487,7 +491,11 @@ def test_no_personal_data_in_any_url(dial_in: Any) -> None:
         urls.append(caller.gather.get("action"))
         caller.presses(key)
     assert all(url.startswith(PUBLIC_BASE_URL + "/twilio/ivr/") for url in urls)
-    assert not any(digit in url for url in urls for digit in "0123456789")
+    # Each names the call's lead by its opaque id, and holds nothing else of the caller's.
+    lead_id = lead_of(r, caller).id
+    assert all(url.endswith(f"?lead={lead_id}") for url in urls)
+    paths = [url.removesuffix(f"?lead={lead_id}") for url in urls]
+    assert not any(digit in path for path in paths for digit in "0123456789")
 
 
 @pytest.mark.parametrize("step", list(TO_STEP))

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from routing import keys, report_reading, retention, stats
-from routing.ivr_outcomes import pending_key
+from routing.ivr_outcomes import pending_field
 from routing.leads import Lead, LeadStatus, get_lead, record_event
 from settings import Settings
 from tests.conftest import ZONE, AuthActions
@@ -56,7 +56,7 @@ def make_lead(
     save_lead(r, lead)
     r.zadd(keys.LEADS_BY_TIME, {lead_id: at})
     r.set(keys.CALL_LEAD.format(lead.call_sid), lead_id)
-    r.set(pending_key(settings, phone), lead_id)
+    r.hset(keys.PENDING_LINKS, pending_field(settings, phone), lead_id)
     r.hset(keys.IVR_SESSION.format(lead.call_sid), mapping={"step": "done", "keyed": phone})
     events: list[tuple[str, dict[str, Any]]] = [
         ("call_received", {"call_sid": lead.call_sid}),

@@ -116,8 +116,8 @@ def follow_up(services: Services, ended: callbacks.Ended | None) -> None:
 def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
     """Periodic housekeeping, safe from every process at once: settle reservations whose
     lease ran out (asking Twilio where their calls are), queue callers whose IVR call ended
-    unheard, end wrap-ups, bring due leads back, then match; last, erase lead details past
-    RETENTION_DAYS (routing.retention)."""
+    unheard, rebuild the counselor indexes, end wrap-ups, bring due leads back, then match;
+    last, erase lead details past RETENTION_DAYS (routing.retention)."""
     r, settings = services.redis, services.settings
     now = time.time() if now is None else now
     done = {"reclaimed": 0, "reconciled": 0, "wrapups_ended": 0, "requeued": 0, "matched": 0}
@@ -144,6 +144,7 @@ def sweep_now(services: Services, now: float | None = None) -> dict[str, int]:
             follow_up(services, ended)
     if budget > 0:
         done["reconciled"] += reconcile.settle_intake(services, now, budget)
+    counselors.index_counselors(r)  # the number and status indexes, from the records
     for cid in counselors.due_wrapups(r, now):
         done["wrapups_ended"] += counselors.end_wrapup(r, cid)
     for lead_id in due.due_leads(r, now):

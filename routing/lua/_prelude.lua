@@ -20,15 +20,15 @@ end
 -- Queue an intake lead (routing.ivr_outcomes): its new fields, its place in line, the
 -- pending link of its number, its history, lifting a do-not-call entry (a caller who once
 -- asked not to be called confirmed a callback), the day's counters, and out of the list of
--- leads that may still be in the IVR. k: the keys lead, bucket, all, pending, events, dnc,
--- day, intake; a: score, id, pending_ttl, counters_ttl, counters (space
--- separated), dnc (digest to lift, '' for none), entry, lifted (history entries), fields
--- (field/value list). Returns its place in line (1-based).
+-- leads that may still be in the IVR. k: the keys lead, bucket, all, pending (the links
+-- hash), events, dnc, day, intake; a: score, id, link (its number's digest), counters_ttl,
+-- counters (space separated), dnc (digest to lift, '' for none), entry, lifted (history
+-- entries), fields (field/value list). Returns its place in line (1-based).
 local function queue_lead(k, a)
   redis.call('HSET', k.lead, unpack(a.fields))
   redis.call('ZADD', k.bucket, a.score, a.id)
   redis.call('ZADD', k.all, a.score, a.id)
-  redis.call('SET', k.pending, a.id, 'EX', a.pending_ttl)
+  redis.call('HSET', k.pending, a.link, a.id)
   redis.call('RPUSH', k.events, a.entry)
   if a.dnc ~= '' and redis.call('SREM', k.dnc, a.dnc) == 1 then
     redis.call('RPUSH', k.events, a.lifted)
@@ -41,17 +41,24 @@ local function queue_lead(k, a)
   return redis.call('ZRANK', k.all, a.id) + 1
 end
 
+-- Set a counselor's status, in their hash and in the mirror of every counselor's status
+-- (keys.COUNSELOR_STATES), which the wait estimate reads: every script that sets a
+-- counselor's status goes through here.
+local function set_counselor_status(key, states, id, status, now)
+  redis.call('HSET', key, 'status', status, 'updated_at', now)
+  redis.call('HSET', states, id, status)
+end
+
 -- What the wait estimate needs (routing.queue.estimate_wait_seconds): how many counselors
--- are working (not off duty) and of those free now, then the recent handle times. Reads
--- each counselor's status here rather than sending them all to the caller.
-local function wait_inputs(handle_times, counselors, prefix, free_list, off_list)
+-- are working (not off duty) and of those free now, then the recent handle times. Counts
+-- the statuses here rather than sending them all to the caller.
+local function wait_inputs(handle_times, states, free_list, off_list)
   local free_status, off_duty = {}, {}
   for s in string.gmatch(free_list, '%S+') do free_status[s] = true end
   for s in string.gmatch(off_list, '%S+') do off_duty[s] = true end
   local working, free = 0, 0
-  for _, id in ipairs(redis.call('SMEMBERS', counselors)) do
-    local status = redis.call('HGET', prefix .. id, 'status')
-    if status and not off_duty[status] then
+  for _, status in ipairs(redis.call('HVALS', states)) do
+    if not off_duty[status] then
       working = working + 1
       if free_status[status] then free = free + 1 end
     end

@@ -6,7 +6,7 @@
 -- KEYS[1] reservation hash   KEYS[2] leases   KEYS[3] lead hash   KEYS[4] its waiting bucket
 -- KEYS[5] waiting (all)   KEYS[6] due   KEYS[7] lead history   KEYS[8] lead attempts
 -- KEYS[9] counselor hash   KEYS[10] wrap-ups   KEYS[11] metrics counters
--- KEYS[12..] every idle set
+-- KEYS[12] every counselor's status (mirror)   KEYS[13..] every idle set
 -- ARGV[1] allowed reservation states (space separated)   ARGV[2] final state   ARGV[3] now
 -- ARGV[4] outcome (the reservation's outcome field)
 -- ARGV[5] lead move: 'queue' (back in line at ARGV[7]), 'due' (due at ARGV[7]), 'none'
@@ -15,7 +15,7 @@
 -- ARGV[9] lead history entry ('' for none)   ARGV[10] attempt entry ('' for none)
 -- ARGV[11] reserved lead status   ARGV[12] counselor statuses that may hold a reservation
 -- ARGV[13] counselor status ('' leaves the counselor alone)   ARGV[14] counselor fields (JSON)
--- ARGV[15] idle sets to join (1-based indexes into KEYS[12..], space separated)
+-- ARGV[15] idle sets to join (1-based indexes into KEYS[13..], space separated)
 -- ARGV[16] idle-since score   ARGV[17] wrap-up end ('' for none)
 -- ARGV[18] leg: 'cap' (busy at most until ARGV[19]), 'close', or 'hold' (busy until
 -- ARGV[19] whatever it was: a call may have been placed that we never heard of)
@@ -65,12 +65,13 @@ local counselor_moved = 0
 local c = redis.call('HMGET', KEYS[9], 'id', 'status', 'reservation', 'leg', 'leg_until')
 if c[1] and ARGV[13] ~= '' and c[3] == rid then
   if one_of(c[2], ARGV[12]) then
-    redis.call('HSET', KEYS[9], 'status', ARGV[13], 'updated_at', ARGV[3], 'reservation', '')
+    set_counselor_status(KEYS[9], KEYS[12], c[1], ARGV[13], ARGV[3])
+    redis.call('HSET', KEYS[9], 'reservation', '')
     set_fields(KEYS[9], ARGV[14])
     local join = {}
     for n in string.gmatch(ARGV[15], '%S+') do join[tonumber(n)] = true end
-    for k = 12, #KEYS do
-      if join[k - 11] then
+    for k = 13, #KEYS do
+      if join[k - 12] then
         redis.call('ZADD', KEYS[k], tonumber(ARGV[16]), c[1])
       else
         redis.call('ZREM', KEYS[k], c[1])

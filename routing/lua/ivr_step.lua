@@ -2,48 +2,44 @@
 -- keys made for the state it is in, write it, and return what the answer needs.
 -- The decisions come from Python (routing.ivr.decide), made before the state was known for
 -- each combination of the facts they depend on; this script picks the one that applies.
--- KEYS[1] the session hash   KEYS[2] active counselors (set of ids)   KEYS[3] waiting (all)
+-- Every key it touches is given: the lead is named by the step's URL (and must be the one
+-- the session names), its waiting bucket is one of the twelve given.
+-- KEYS[1] the session hash   KEYS[2] counselors' numbers (hash)   KEYS[3] waiting (all)
 -- KEYS[4] do-not-call set   KEYS[5] the day's counters   KEYS[6] recent handle times
--- KEYS[7] leads that may still be in the IVR
--- ARGV[1] lead hash key prefix   ARGV[2] the step the request answers
+-- KEYS[7] leads that may still be in the IVR   KEYS[8] counselors' statuses (hash)
+-- KEYS[9] the lead hash   KEYS[10] its history   KEYS[11] pending links (hash)
+-- KEYS[12..23] the waiting buckets (indexes in ARGV[8]'s 'buckets')
+-- ARGV[1] the lead's id   ARGV[2] the step the request answers
 -- ARGV[3] session TTL (s)   ARGV[4] the intake status   ARGV[5] tries per menu
--- ARGV[6] counselor hash key prefix
--- ARGV[7] a keyed number to look for among the counselors' phones ('' for none)
--- ARGV[8] the decisions (JSON: 'patches', a list of decisions, and 'by', the index of the
+-- ARGV[6] a keyed number to look for among the counselors' numbers ('' for none)
+-- ARGV[7] the decisions (JSON: 'patches', a list of decisions, and 'by', the index of the
 --   one for each condition: 'x' last try or '-', 'p' a number so far or '-', then 'c' the
 --   keyed number is a counselor's or '-'); a decision has 'session' (fields to
 --   set), 'lead' (answers to copy to the lead while it is in intake), 'count' (true: only
 --   count a try) and 'read' (true: the IVR ends with a confirmed number: queue the lead and
 --   return the lead hash); '' for none (a stale step)
--- ARGV[9] what queueing needs (JSON: the key templates' parts, head starts, TTLs, counters,
---   history entries, the fields a queued lead gets, the statuses of the wait estimate); ''
---   when no decision queues
--- Returns false when there is no session, else {condition ('stale' when the session is at
--- another step: nothing written), the session as it is now (field/value list), the lead's
--- phone ('' for a pending caller: their menu does not read it), the lead hash when asked,
--- its place in line if it was queued now (else 0), and then the wait estimate's inputs}.
+-- ARGV[8] what queueing needs (JSON: the KEYS index of each bucket by 'language
+--   insurance', head starts, counters, history entries, the fields a queued lead gets,
+--   the statuses of the wait estimate); '' when no decision queues
+-- Returns false when there is no session (or it names another lead), else {condition
+-- ('stale' when the session is at another step: nothing written), the session as it is
+-- now (field/value list), the lead's phone ('' for a pending caller: their menu does not
+-- read it), the lead hash when asked, its place in line if it was queued now (else 0), and
+-- then the wait estimate's inputs}.
 local session = redis.call('HGETALL', KEYS[1])
 local s = {}
 for i = 1, #session, 2 do s[session[i]] = session[i + 1] end
-if not s.lead_id then return false end
-local lead = ARGV[1] .. s.lead_id
+if s.lead_id ~= ARGV[1] then return false end
+local lead = KEYS[9]
 local phone = ''
 if s.pending ~= '1' then phone = redis.call('HGET', lead, 'phone') or '' end
-if s.step ~= ARGV[2] or ARGV[8] == '' then return {'stale', session, phone, false} end
+if s.step ~= ARGV[2] or ARGV[7] == '' then return {'stale', session, phone, false} end
 
 local condition = (tonumber(s.tries or '0') + 1 >= tonumber(ARGV[5]) and 'x' or '-')
   .. (phone ~= '' and 'p' or '-')
-local theirs = false
-if ARGV[7] ~= '' then
-  for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-    if redis.call('HGET', ARGV[6] .. id, 'phone') == ARGV[7] then
-      theirs = true
-      break
-    end
-  end
-end
+local theirs = ARGV[6] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[6]) == 1
 condition = condition .. (theirs and 'c' or '-')
-local decisions = cjson.decode(ARGV[8])
+local decisions = cjson.decode(ARGV[7])
 local decision = decisions.patches[decisions.by[condition]]
 
 if decision.count then
@@ -72,12 +68,13 @@ if decision.lead.phone ~= nil then phone = decision.lead.phone end
 -- The caller confirmed their number: queue the lead now, if it is still in intake with a
 -- number (else, read it back: routing.intake decides what the caller hears).
 local place, waits = 0, false
-if decision.read and ARGV[9] ~= '' and (s.digest or '') ~= '' then
-  local q = cjson.decode(ARGV[9])
+if decision.read and ARGV[8] ~= '' and (s.digest or '') ~= '' then
+  local q = cjson.decode(ARGV[8])
   local flat = redis.call('HGETALL', lead)
   local l = {}
   for i = 1, #flat, 2 do l[flat[i]] = flat[i + 1] end
-  if l.status == ARGV[4] and (l.phone or '') ~= '' and l.first_call_at then
+  local bucket = q.buckets[(l.language or '') .. ' ' .. (l.insurance or '')]
+  if l.status == ARGV[4] and (l.phone or '') ~= '' and l.first_call_at and bucket then
     -- The fixed score of routing.leads.Lead.queue_score: earlier is served first.
     local head_start = 0
     if l.urgent == '1' then head_start = head_start + q.urgent_head_start end
@@ -85,20 +82,20 @@ if decision.read and ARGV[9] ~= '' and (s.digest or '') ~= '' then
     local score = string.format('%.17g', tonumber(l.first_call_at) - head_start)
     local k = {
       lead = lead,
-      bucket = q.bucket[1] .. l.language .. q.bucket[2] .. l.insurance .. q.bucket[3],
+      bucket = KEYS[bucket],
       all = KEYS[3],
-      pending = q.pending[1] .. s.digest .. q.pending[2],
-      events = q.events[1] .. s.lead_id .. q.events[2],
+      pending = KEYS[11],
+      events = KEYS[10],
       dnc = KEYS[4],
       day = KEYS[5],
       intake = KEYS[7],
     }
     place = queue_lead(k, {
-      score = score, id = s.lead_id, pending_ttl = q.pending_ttl,
+      score = score, id = s.lead_id, link = s.digest,
       counters_ttl = q.counters_ttl, counters = q.counters, dnc = s.digest, entry = q.entry,
       lifted = q.lifted, fields = q.fields,
     })
-    waits = wait_inputs(KEYS[6], KEYS[2], ARGV[6], q.free, q.off)
+    waits = wait_inputs(KEYS[6], KEYS[8], q.free, q.off)
     redis.call('HDEL', KEYS[1], 'digest')  -- needed only to queue the lead
   end
 end
