@@ -117,6 +117,7 @@ def put_back(r: redis.Redis, reservation_id: str) -> None:
         keys.COUNSELOR.format(counselor_id),
         mapping={"status": "available", "reservation": "", "idle_since": repr(now)},
     )
+    pipe.hset(keys.COUNSELOR_STATES, counselor_id, "available")
     for key in counselor.idle_keys():
         pipe.zadd(key, {counselor_id: now})
     pipe.execute()
@@ -221,10 +222,10 @@ def run(quick: bool = False) -> Result:
         )
     result.notes.append(
         f"{samples} single matches per case (limit=1: one callback, one counselor), timed at "
-        "the client (Unix socket round trip included); in-Redis time is the EVALSHA "
-        "command's own time from INFO commandstats. Leads spread over the 12 buckets "
-        "(30% Spanish, 10% urgent, first call within the last hour); counselors with mixed "
-        "languages and insurance, a third unspecialised."
+        "the client (three round trips: the heads, their records, the reserving script); "
+        "in-Redis time is the reserving script's EVALSHA time from INFO commandstats. "
+        "Leads spread over the 12 buckets (30% Spanish, 10% urgent, first call within the "
+        "last hour); counselors with mixed languages and insurance, a third unspecialised."
     )
     return result
 

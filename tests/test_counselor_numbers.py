@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from routing import counselors as cs
-from routing import supervision
+from routing import keys, supervision
 from routing.errors import ActionRefused
 from tests.conftest import API_TOKEN, AuthActions
 
@@ -33,6 +33,35 @@ def test_an_edit_cannot_take_another_counselors_number(r: Redis) -> None:
         supervision.update_counselor(r, eve.id, phone="(212) 555-0142", **edit)
     kept = supervision.update_counselor(r, eve.id, phone="+12125550143", **edit)
     assert kept.phone == "+12125550143"  # keeping one's own number is no conflict
+
+
+def test_a_changed_number_is_free_for_another_and_the_new_one_is_taken(r: Redis) -> None:
+    cs.create_counselor(r, "Dana", DANA, ["en"])
+    edit = {"name": "Dana", "languages": ["en"], "insurance": []}
+    dana = cs.holder_of(r, DANA)
+    assert dana is not None
+    supervision.update_counselor(r, dana.id, phone="+12125550144", **edit)
+    assert cs.holder_of(r, DANA) is None
+    assert cs.create_counselor(r, "Eve", DANA, ["es"]).phone == DANA  # Dana's old number
+    with pytest.raises(cs.PhoneInUse, match="Dana"):
+        cs.create_counselor(r, "Fay", "+12125550144", ["es"])
+
+
+def test_the_sweep_rebuilds_the_counselor_indexes_from_the_records(r: Redis) -> None:
+    """An index a crash or an older version left wrong (here: gone, and one stale entry) is
+    right again once the sweep has rebuilt it from the counselors' own records."""
+    dana = cs.create_counselor(r, "Dana", DANA, ["en"])
+    assert cs.make_available(r, dana)
+    eve = cs.create_counselor(r, "Eve", "+12125550143", ["es"])
+    r.delete(keys.COUNSELOR_PHONES)
+    r.hset(keys.COUNSELOR_STATES, mapping={dana.id: "offline", "C9999": "available"})
+    assert cs.holder_of(r, DANA) is None  # the index is what holder_of reads
+    assert cs.index_counselors(r) == 2
+    assert r.hgetall(keys.COUNSELOR_PHONES) == {DANA: dana.id, "+12125550143": eve.id}
+    assert r.hgetall(keys.COUNSELOR_STATES) == {dana.id: "available", eve.id: "offline"}
+    assert cs.retire_counselor(r, eve)
+    assert r.hgetall(keys.COUNSELOR_PHONES) == {DANA: dana.id}
+    assert r.hgetall(keys.COUNSELOR_STATES) == {dana.id: "available"}
 
 
 def test_the_api_answers_409(client: FlaskClient) -> None:

@@ -11,7 +11,7 @@ from flask import Flask
 
 from hotline.app import create_app
 from routing import intake, ivr_outcomes, keys, queue, stats
-from routing.leads import Lead, LeadStatus, get_lead, lead_events
+from routing.leads import LEAD_IDS, Lead, LeadStatus, get_lead, lead_events
 from settings import Settings, load_settings
 from tests import records
 from tests.callers import Caller
@@ -474,3 +474,17 @@ def test_every_ivr_step_is_one_round_trip_the_confirming_one_included(
     assert r.zscore(keys.INTAKE, lead.id) is None  # no longer a lead that may be in the IVR
     assert r.hget(keys.IVR_SESSION.format(sid), "digest") is None  # needed only to queue
     counted.close()
+
+
+def test_a_lead_id_counter_that_went_back_never_overwrites_a_lead(
+    r: redis.Redis, settings: Settings
+) -> None:
+    """Lead ids are minted ahead (routing.ids); after a restore that put the counter back,
+    the script refuses an id whose lead exists and the call gets the next free one."""
+    first = intake.answer_call(r, settings, "CA" + "a" * 32, NUMBER)
+    r.set(keys.LEAD_SEQ, 0)
+    LEAD_IDS.give_back(r, first.lead_id)  # as if this process had it still to hand out
+    second = intake.answer_call(r, settings, "CA" + "b" * 32, "+13125550188")
+    assert second.lead_id != first.lead_id
+    assert get_lead(r, first.lead_id).phone == NUMBER  # type: ignore[union-attr]
+    assert get_lead(r, second.lead_id).phone == "+13125550188"  # type: ignore[union-attr]

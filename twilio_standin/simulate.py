@@ -25,7 +25,8 @@ from twilio_standin.phones import HANG_UP, Script
 
 #: Lead statuses after which nothing more happens.
 FINAL = frozenset({"connected", "unreachable", "failed", "cancelled", "removed"})
-#: Consecutive missing lead ids after which the scan stops.
+#: Consecutive missing lead ids after which the scan stops (more than a block of lead ids a
+#: process may leave unused: routing.ids.BLOCK).
 SCAN_GAP = 25
 #: Call seconds a simulated counselor spends on their notes after a call before pressing
 #: ready (on the stand-in's clock, like the calls: Hotline's WRAPUP_SECONDS is the most).
@@ -207,7 +208,8 @@ class Simulation:
         return response.json()  # type: ignore[no-any-return]
 
     def _last_lead_number(self) -> int:
-        """The highest lead number in use (lead ids are L000001, L000002, ...)."""
+        """A high lead number in use (lead ids are L000001, L000002, ..., minted in blocks
+        per process, so with gaps: the scan from here keeps only this run's calls)."""
         n = 0
         step = 1
         while self._lead(f"L{n + step:06d}") is not None:
@@ -390,7 +392,9 @@ class Simulation:
         leads: dict[str, dict[str, Any]] = {}
         last_report = 0.0
         while True:
-            leads = self._scan_leads(first)
+            # Lead ids are minted in blocks per process, so the scan from the last id in use
+            # before the run may also meet an earlier run's leads: only this run's count.
+            leads = {sid: lead for sid, lead in self._scan_leads(first).items() if sid in inbound}
             settled = [sid for sid in inbound if sid in leads and leads[sid]["status"] in FINAL]
             if len(settled) == len(inbound) or time.monotonic() > deadline:
                 return leads
