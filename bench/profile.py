@@ -36,7 +36,7 @@ from bench.common import (
     wait_http,
 )
 from bench.loadgen import ensure_wrk, load
-from bench.webhook import check_walk, partitions
+from bench.webhook import calls_for, check_walk, open_calls, partitions
 
 
 def summarize(collapsed: Path, top: int = 25) -> str:
@@ -92,7 +92,7 @@ def in_process(calls: int = 300) -> str:
     import socket
 
     from bench.bare_app import create_bare_app
-    from bench.webhook import inbound_params, walk
+    from bench.webhook import inbound_params, walk, walk_through
     from hotline.app import create_app
 
     lines = []
@@ -125,10 +125,12 @@ def in_process(calls: int = 300) -> str:
             sends[0] += 1
             return real_sendall(self, data, *args)
 
-        requests = [req for n in range(5000, 5000 + calls) for req in walk(n)]
         socket.socket.sendall = counting_sendall  # type: ignore[method-assign]
         try:
-            ivr_us = timed(lambda: [hotline(*q) for q in requests], len(requests))
+            ivr_us = timed(
+                lambda: [walk_through(hotline, n) for n in range(5000, 5000 + calls)],
+                len(requests),
+            )
         finally:
             socket.socket.sendall = real_sendall  # type: ignore[method-assign]
         lines += [
@@ -145,12 +147,17 @@ def in_process(calls: int = 300) -> str:
         socket.socket.sendall = counting_sendall  # type: ignore[method-assign]
         try:
             for n in range(9000, 9000 + calls):
-                for path, params in walk(n):
+
+                def stepped(path: str, params: dict[str, str]) -> bytes:
                     before = sends[0]
                     started = time.perf_counter()
-                    hotline(path, params)
-                    per_step.setdefault(path, []).append((time.perf_counter() - started) * 1e6)
-                    trips[path] = trips.get(path, 0) + sends[0] - before
+                    body = hotline(path, params)
+                    step = path.split("?")[0]
+                    per_step.setdefault(step, []).append((time.perf_counter() - started) * 1e6)
+                    trips[step] = trips.get(step, 0) + sends[0] - before
+                    return body
+
+                walk_through(stepped, n)
         finally:
             socket.socket.sendall = real_sendall  # type: ignore[method-assign]
         lines.append("mean per step (Redis round trips):")
@@ -160,10 +167,9 @@ def in_process(calls: int = 300) -> str:
         ]
         lines.append("")
         profiler = cProfile.Profile()
-        requests = [req for n in range(20000, 20000 + calls) for req in walk(n)]
         profiler.enable()
-        for q in requests:
-            hotline(*q)
+        for n in range(20000, 20000 + calls):
+            walk_through(hotline, n)
         profiler.disable()
         stats = pstats.Stats(profiler)
         total = sum(v[3] for k, v in stats.stats.items() if k[2] == "wsgi_app")  # type: ignore[attr-defined]
@@ -237,7 +243,9 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/healthz", web)
             check_walk(base, r, 1)
-            parts, _ = partitions(2, 3000 * args.seconds)
+            count = calls_for(3000 * args.seconds)
+            opened = open_calls(base, r, 2, count)  # steps name their lead, as Twilio's do
+            parts, _ = partitions(2 + count, 3000 * args.seconds, opened)
             wrk = ensure_wrk()
             spy = subprocess.Popen(
                 [

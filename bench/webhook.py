@@ -7,7 +7,9 @@ Bar: IVR throughput at least 0.7 of the bare endpoint's; p99 under 50 ms at 16 c
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from xml.etree import ElementTree
 
 import redis
@@ -37,6 +39,8 @@ CONNECTIONS = (16, 64)
 BLOCK = 256
 #: wrk threads (each takes its own calls).
 THREADS = 2
+#: The lead a <Gather> action names.
+LEAD_IN_ACTION = re.compile(rb"[?&]lead=(L[0-9]+)")
 
 
 def call_sid(n: int) -> str:
@@ -62,11 +66,14 @@ def inbound_params(n: int) -> dict[str, str]:
     }
 
 
-def walk(n: int) -> list[Request]:
+def walk(n: int, lead_id: str = "", opens: int | None = None) -> list[Request]:
     """Every request of one caller's whole IVR, answers varied by call: the inbound call,
     language, situation, urgency, insurance, then confirming the caller ID (which queues
-    the lead and asks for matching)."""
+    the lead and asks for matching). Each step's URL names the call's lead (``lead_id``),
+    as the <Gather> action Twilio follows does; ``opens``: the inbound call is another
+    call's, the one the next run steps through (call ``n`` was opened before)."""
     params = inbound_params(n)
+    query = f"?lead={lead_id}" if lead_id else ""
     keys = [
         ("language", "1" if n % 10 < 7 else "2"),
         ("situation", "1" if n % 5 < 3 else "2"),
@@ -74,26 +81,74 @@ def walk(n: int) -> list[Request]:
         ("insurance", str(1 + n % 6)),
         ("caller-id", "1"),
     ]
-    return [("/twilio/voice", params)] + [
-        (f"/twilio/ivr/{step}", {**params, "Digits": digits}) for step, digits in keys
+    inbound = ("/twilio/voice", inbound_params(n if opens is None else opens))
+    return [inbound] + [
+        (f"/twilio/ivr/{step}{query}", {**params, "Digits": digits}) for step, digits in keys
     ]
 
 
-def partitions(first_call: int, requests: int) -> tuple[list[list[Request]], int]:
-    """About ``requests`` requests of fresh calls, one list per wrk thread, in blocks of
-    BLOCK calls sent step by step; and the next unused call number."""
+def walk_through(post: Callable[[str, dict[str, str]], bytes], n: int) -> None:
+    """Walk call ``n`` through the IVR with ``post`` (path, form -> body), each step naming
+    the lead the inbound call's answer named, as Twilio follows the <Gather> action."""
+    lead = ""
+    for path, params in walk(n):
+        body = post(path + (f"?lead={lead}" if lead else ""), params)
+        if not lead:
+            found = LEAD_IN_ACTION.search(body)
+            lead = found.group(1).decode() if found else ""
+
+
+def calls_for(requests: int) -> int:
+    """Calls whose whole IVR makes about ``requests`` requests (whole blocks per thread)."""
+    calls = max(BLOCK * THREADS, -(-requests // len(walk(0))))
+    return -(-calls // (BLOCK * THREADS)) * BLOCK * THREADS
+
+
+def partitions(
+    first_call: int, requests: int, opened: dict[int, str] | None = None
+) -> tuple[list[list[Request]], int]:
+    """About ``requests`` requests, one list per wrk thread, in blocks of BLOCK calls sent
+    step by step; and the next unused call number. With ``opened`` (call number -> lead id
+    of calls whose inbound request was already answered), each walk steps through one of
+    them, naming its lead, and its inbound request opens a fresh call instead."""
     per_call = len(walk(0))
-    calls = max(BLOCK * THREADS, -(-requests // per_call))
-    calls = -(-calls // (BLOCK * THREADS)) * BLOCK * THREADS
+    calls = calls_for(requests)
+    ready = sorted(opened or {})[:calls]
+    calls = len(ready) - len(ready) % (BLOCK * THREADS) if opened is not None else calls
     parts: list[list[Request]] = [[] for _ in range(THREADS)]
-    n = first_call
-    while n < first_call + calls:
+    n, i = first_call, 0
+    while i < calls:
         for part in parts:
-            walks = [walk(n + i) for i in range(BLOCK)]
+            if opened is None:
+                walks = [walk(n + j) for j in range(BLOCK)]
+            else:
+                walks = [walk(c, opened[c], n + j) for j, c in enumerate(ready[i : i + BLOCK])]
             n += BLOCK
+            i += BLOCK
             for step in range(per_call):
                 part.extend(w[step] for w in walks)
     return parts, n
+
+
+def open_calls(base: str, r: redis.Redis, first_call: int, count: int) -> dict[int, str]:
+    """Answer the inbound request of ``count`` fresh calls (untimed, 16 at a time) and
+    return them by number with their leads: the calls a timed run steps through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    numbers = range(first_call, first_call + count)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda n: signed_post(base, "/twilio/voice", inbound_params(n)), numbers))
+    return lead_ids(r, numbers)
+
+
+def lead_ids(r: redis.Redis, numbers: range | list[int]) -> dict[int, str]:
+    """The lead of each of these calls that has one (its inbound request was answered)."""
+    from routing import keys
+
+    pipe = r.pipeline(transaction=False)
+    for n in numbers:
+        pipe.get(keys.CALL_LEAD.format(call_sid(n)))
+    return {n: lead for n, lead in zip(numbers, pipe.execute(), strict=True) if lead}
 
 
 def signed_parts(parts: list[list[Request]]) -> list[list[Request]]:
@@ -120,15 +175,17 @@ def check_walk(base: str, r: redis.Redis, n: int) -> None:
     from routing import keys
 
     requests = walk(n)
-    for i, (path, params) in enumerate(requests):
+    path = requests[0][0]
+    for i, (_, params) in enumerate(requests):
         root = ElementTree.fromstring(signed_post(base, path, params))
         if i + 1 < len(requests):
             gather = root.find("Gather")
             action = gather.get("action", "") if gather is not None else ""
-            # The action also names the call's lead (?lead=...); the load below replays
-            # requests signed ahead, without it (docs: bench/README.md).
-            if not action.split("?")[0].endswith(requests[i + 1][0]):
-                raise RuntimeError(f"{path} did not lead to {requests[i + 1][0]}: {action!r}")
+            lead_id = r.get(keys.CALL_LEAD.format(call_sid(n)))
+            expected = f"{requests[i + 1][0]}?lead={lead_id}"
+            if not action.endswith(expected):
+                raise RuntimeError(f"{path} did not lead to {expected}: {action!r}")
+            path = expected
         elif root.find("Hangup") is None:
             raise RuntimeError(f"the IVR did not end with <Hangup> after {path}")
     lead_id = r.get(keys.CALL_LEAD.format(call_sid(n)))
@@ -166,7 +223,7 @@ def run(quick: bool = False) -> Result:
             check_walk(ivr_base, r, 1)
             ping_us = redis_round_trip_us(r)
             # Warm both (imports, first requests, pools) and size the runs from the IVR's pace.
-            parts, next_call = partitions(2, 600 if quick else 3000)
+            parts, next_call = partitions(2, 600 if quick else 3000)  # whole walks, unnamed
             warm = load(ivr_base, parts, 16, 1, workdir, wrk)
             load(bare_base, parts, 16, 1, workdir, wrk)
             per_run = int(max(warm.rps, 100) * seconds * 4)
@@ -174,7 +231,9 @@ def run(quick: bool = False) -> Result:
             for _ in range(rounds):
                 for connections in CONNECTIONS:
                     # Fresh calls for every run: each IVR request is a real step of a call.
-                    parts, next_call = partitions(next_call, per_run)
+                    count = calls_for(per_run)
+                    opened = open_calls(ivr_base, r, next_call, count)
+                    parts, next_call = partitions(next_call + count, per_run, opened)
                     for name, base, load_parts in (
                         ("bare", bare_base, parts),
                         ("ivr", ivr_base, parts),
@@ -200,7 +259,10 @@ def run(quick: bool = False) -> Result:
         "bare and IVR alternating; figures are the median round. Every IVR request is a real, "
         "signed step of a fresh call walked through the whole IVR in order (inbound call, "
         "language, situation, urgency, insurance, caller-ID confirmation that queues the lead "
-        f"and enqueues matching); {queued:,} leads were queued by the load. The bare server "
+        f"and enqueues matching); {queued:,} leads were queued by the load. Each step's URL "
+        "names the call's lead, as the <Gather> action Twilio follows does: the calls stepped "
+        "through were opened (their inbound request answered) untimed just before the run, "
+        "and each walk's inbound request opens another call. The bare server "
         "gets the same requests (same sizes) and answers a fixed <Gather>."
     )
     if any(x.wrapped for (name, _), rs in runs.items() if name == "ivr" for x in rs):
