@@ -509,3 +509,21 @@ def test_garbage_digits_never_break_the_call(
     caller.presses(garbage)  # parse_twiml: a 200 with TwiML, never a 500
     assert caller.step == step and not caller.hung_up  # a wrong key: asked again
     assert lead_of(r, caller).status == LeadStatus.INTAKE
+
+
+def test_a_step_naming_another_calls_lead_changes_nothing_of_that_lead(
+    dial_in: Any, r: redis.Redis
+) -> None:
+    """A step's URL names its call's lead; one naming another call's lead (which Twilio,
+    following our own <Gather> action, never sends) is answered from the call's own state."""
+    first, second = dial_in(), dial_in("+13125550188")
+    first.dials()
+    second.dials()
+    second.answers("1")  # English: second's lead now at the situation step
+    before = lead_of(r, second)
+    other = urlparse(second.gather.get("action")).query  # lead=<second's lead>
+    assert other == f"lead={before.id}"
+    response = first.twilio.post(f"/twilio/ivr/language?{other}", first.params(Digits="2"))
+    assert parse_twiml(response).find("Gather") is not None  # first is asked again
+    assert lead_of(r, second) == before  # untouched
+    assert lead_of(r, first).language == "en"  # Spanish was not taken as first's answer
