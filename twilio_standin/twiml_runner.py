@@ -37,8 +37,11 @@ AMD_SECONDS = {"Enable": 3.0, "DetectMessageEnd": 8.0}
 #: machineDetectionTimeout, 30 s by default: shortened here so scenarios stay short).
 HUMAN_SECONDS = 2.5
 UNKNOWN_SECONDS = 5.0
-#: Real seconds between checks while a parent waits on its dialed leg.
-POLL = 0.01
+#: Most real seconds a parent waits on its dialed leg between looks. It is woken at once
+#: when the dialed leg is bridged or ends, or a REST update comes (``Call.wake``), and at
+#: its own deadlines; this is only a safety net (a 10 ms poll here once cost a core with a
+#: few hundred callbacks talking).
+IDLE_WAIT = 1.0
 #: Most documents one call may fetch (a Redirect loop must end).
 MAX_DOCUMENTS = 200
 #: What Twilio says when a webhook fails (error 11200) before hanging up.
@@ -93,6 +96,8 @@ class Leg:
         self.clock = standin.clock
         #: Set once a dialed leg is connected to its parent.
         self.bridged = threading.Event()
+        #: A dialed leg's parent's wake-up: set when this leg is bridged or ends.
+        self.parent_wake: threading.Event | None = None
         #: Number-level attributes of a dialed leg (its whisper URL etc.).
         self.whisper: tuple[str, str] | None = None
 
@@ -291,6 +296,8 @@ class Leg:
             **extra,
         )
         c.done.set()
+        if self.parent_wake is not None:
+            self.parent_wake.set()
 
     # --- TwiML -------------------------------------------------------------------------
 
@@ -516,6 +523,7 @@ class Leg:
         self.call.log.append({"event": "dial", "child": child.sid})
         self.standin.register_leg(child)
         leg = Leg(self.standin, child, self.standin.phones.script_for(target))
+        leg.parent_wake = self.call.wake  # check() below clears it
         thread = threading.Thread(target=leg.run_dialed, name=f"leg-{child.sid[:8]}", daemon=True)
         thread.start()
         parent_ended: Ended | None = None
@@ -545,7 +553,11 @@ class Leg:
                 self.hang_up_leg(child)
                 child.done.wait(5)
                 break
-            child.done.wait(POLL)
+            deadlines = [d for d in (talk_deadline, leave_at) if d is not None]
+            until = self.clock.real(min(deadlines) - self.clock.now()) if deadlines else IDLE_WAIT
+            # check() may have cleared a wake-up the dialed leg gave: look before waiting.
+            if not child.done.is_set() and (talk_deadline is not None or not leg.bridged.is_set()):
+                self.call.wake.wait(min(until, IDLE_WAIT))
         thread.join(timeout=5)
         # A whisper that hangs up leaves the dialed leg "completed" without a bridge
         # (DialBridged tells the two apart).
@@ -645,6 +657,8 @@ class Leg:
             if c.url:
                 self.run_twiml(c.url, c.method)
             self.bridged.set()
+            if self.parent_wake is not None:
+                self.parent_wake.set()
             c.log.append({"event": "bridged", "with": c.parent_call_sid})
             self.wait(self.person.script.talk_seconds)
             raise Ended("completed", by="person")
