@@ -182,22 +182,17 @@ def _drop_stale(
 
 def _reserve(r: Redis, settings: Settings, pair: Pair, now: float) -> str:
     """Reserve ``pair`` (routing/lua/reserve.lua): 'reserved', 'paused' or 'changed'."""
+    records = (
+        keys.LEAD.format(pair.lead_id),
+        keys.COUNSELOR.format(pair.counselor_id),
+        keys.RESERVATION.format(pair.reservation_id),
+    )
+    lists = (keys.LEASES, keys.DIAL_PAUSED, keys.COUNSELOR_STATES, pair.idle_set)
     return str(
         run_script(
             r,
             "reserve",
-            [
-                pair.bucket,
-                keys.WAITING_ALL,
-                keys.LEAD.format(pair.lead_id),
-                keys.COUNSELOR.format(pair.counselor_id),
-                keys.RESERVATION.format(pair.reservation_id),
-                keys.LEASES,
-                keys.DIAL_PAUSED,
-                keys.COUNSELOR_STATES,
-                pair.idle_set,
-                *all_idle_keys(),
-            ],
+            [pair.bucket, keys.WAITING_ALL, *records, *lists, *all_idle_keys()],
             [
                 repr(now),
                 settings.lease_seconds,
