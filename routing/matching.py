@@ -1,7 +1,7 @@
 """Atomic matching of waiting callbacks with idle counselors, in two steps.
 
 First the heads are read (one pipelined round trip for the 12 bucket heads and the heads of
-the idle sets, then one for their records and a new reservation id), and the pair chosen
+the idle sets, then one for their records), and the pair chosen
 here as the one script used to: the best-placed lead whose bucket has a free counselor,
 the longest idle of them, any counselor of the language once the lead has waited
 WIDEN_AFTER_SECONDS. Then ``reserve.lua`` is given every key of that lead, counselor and
@@ -52,7 +52,6 @@ class Pair:
     bucket: str
     counselor_id: str
     idle_set: str
-    reservation_id: str
 
 
 def match(
@@ -67,11 +66,14 @@ def match(
         pair = _choose(r, settings, at)
         if pair is None:
             break
-        outcome = _reserve(r, settings, pair, at)
+        # Minted only for a pair chosen: reservation ids follow time, with few gaps (the
+        # console and reports read the newest ones back by number).
+        reservation_id = f"R{int(r.incr(keys.RESERVATION_SEQ)):06d}"  # type: ignore[arg-type]
+        outcome = _reserve(r, settings, pair, reservation_id, at)
         if outcome == "paused":
             break
         if outcome == "reserved":
-            made.append(pair.reservation_id)
+            made.append(reservation_id)
             refused = 0
         else:
             refused += 1
@@ -101,13 +103,12 @@ def _choose(r: Redis, settings: Settings, now: float) -> Pair | None:
             pipe.hmget(keys.LEAD.format(lead_id), "status", "queued_at", "first_call_at")
         for cid in ids:
             pipe.hmget(keys.COUNSELOR.format(cid), "status", "leg_until")
-        pipe.incr(keys.RESERVATION_SEQ)  # minted now: reservation ids follow time
-        *records, seq = pipe.execute()
+        records = pipe.execute()
         lead_records = dict(zip(leads, records[: len(leads)], strict=True))
         counselor_records = dict(zip(ids, records[len(leads) :], strict=True))
         stale = _drop_stale(r, leads, lead_records, idle, counselor_records)
         if not stale:
-            return _best(settings, now, leads, lead_records, idle, counselor_records, seq)
+            return _best(settings, now, leads, lead_records, idle, counselor_records)
 
 
 def _best(
@@ -117,7 +118,6 @@ def _best(
     lead_records: dict[str, list[str | None]],
     idle: dict[str, list[str]],
     counselor_records: dict[str, list[str | None]],
-    seq: int,
 ) -> Pair | None:
     """The pair matching makes from these heads (all of them live)."""
 
@@ -144,7 +144,7 @@ def _best(
                 idle_key = all_idle_keys()[len(BUCKETS) + i // len(INSURANCE)]
                 counselor = longest_idle(idle_key)
         if counselor is not None:
-            best = Pair(lead_id, score, bucket, counselor, idle_key, f"R{seq:06d}")
+            best = Pair(lead_id, score, bucket, counselor, idle_key)
     return best
 
 
@@ -180,12 +180,13 @@ def _drop_stale(
     return found
 
 
-def _reserve(r: Redis, settings: Settings, pair: Pair, now: float) -> str:
-    """Reserve ``pair`` (routing/lua/reserve.lua): 'reserved', 'paused' or 'changed'."""
+def _reserve(r: Redis, settings: Settings, pair: Pair, reservation_id: str, now: float) -> str:
+    """Reserve ``pair`` as ``reservation_id`` (routing/lua/reserve.lua): 'reserved', 'paused'
+    or 'changed'."""
     records = (
         keys.LEAD.format(pair.lead_id),
         keys.COUNSELOR.format(pair.counselor_id),
-        keys.RESERVATION.format(pair.reservation_id),
+        keys.RESERVATION.format(reservation_id),
     )
     lists = (keys.LEASES, keys.DIAL_PAUSED, keys.COUNSELOR_STATES, pair.idle_set)
     return str(
@@ -196,7 +197,7 @@ def _reserve(r: Redis, settings: Settings, pair: Pair, now: float) -> str:
             [
                 repr(now),
                 settings.lease_seconds,
-                pair.reservation_id,
+                reservation_id,
                 pair.lead_id,
                 pair.counselor_id,
                 repr(pair.score),
