@@ -300,16 +300,15 @@ def update_counselor(
         "languages": ",".join(dict.fromkeys(languages)),
         "insurance": ",".join(dict.fromkeys(insurance)),
     }
-    if counselor.status in FREE:
+    idle = counselor.status in FREE
+    if idle:
         # Re-enter the idle sets of the new skills at the same idle-since, atomically with
         # the new fields (set_state leaves every other idle set).
         counselor.languages = tuple(dict.fromkeys(languages))
         counselor.insurance = tuple(dict.fromkeys(insurance))
-        if not set_state(r, counselor, FREE, counselor.status, now=counselor.idle_since, **fields):
-            # Just taken by matching: skills apply from the next time they are free.
-            r.hset(keys.COUNSELOR.format(counselor_id), mapping=fields)
-    else:
-        # Not idle: skills apply from the next time they are free.
+        idle = set_state(r, counselor, FREE, counselor.status, now=counselor.idle_since, **fields)
+    if not idle:
+        # Not idle (or just taken by matching): skills apply from the next time they are free.
         r.hset(keys.COUNSELOR.format(counselor_id), mapping=fields)
     move_phone(r, counselor_id, counselor.phone, e164)
     return get_counselor(r, counselor_id)  # type: ignore[return-value]
