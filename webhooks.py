@@ -137,7 +137,14 @@ LEAD_MARK = "LEAD-ID"
 def _step_url(step: str) -> str:
     """Absolute public URL of an IVR step, what Twilio requests (and signs) next, naming
     the call's lead as ``LEAD_MARK`` (routing.intake: the step's script is given its keys)."""
-    return get_settings().public_base_url + url_for("twilio.ivr_step", step=step, lead=LEAD_MARK)
+    return get_settings().public_base_url + _step_path(step)
+
+
+@functools.lru_cache(maxsize=32)
+def _step_path(step: str) -> str:
+    """The path part of :func:`_step_url`, built once per step (the blueprint's rule is the
+    same in every app; ``url_for`` costs as much as the rest of rendering a menu)."""
+    return url_for("twilio.ivr_step", step=step, lead=LEAD_MARK)
 
 
 def _say(verb: VoiceResponse | Gather, phrase: Phrase, language: str) -> None:

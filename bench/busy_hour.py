@@ -48,6 +48,10 @@ MINUTES = 10
 #: so the 10 call-time minutes are played over 25 real ones (the CPU figures show it).
 SPEED = 0.4
 WORKERS = 3
+#: Real seconds between the stand-in's gc.freeze() calls (bench/standin_timed.py): it keeps
+#: every call it placed, and each full pass of the collector would walk them all again
+#: with every thread stopped.
+GC_FREEZE_EVERY = 30.0
 #: Compressed minutes after the last arrival before the leads are read (callbacks under way).
 DRAIN_MINUTES = 1.0
 
@@ -200,7 +204,7 @@ def run(quick: bool = False) -> Result:
             standin = python_module(
                 "bench.standin_timed",
                 ["--port", str(standin_port), "--hotline-url", base, "--speed", f"{speed:g}"]
-                + ["--out", str(timings_path)],
+                + ["--out", str(timings_path), "--gc-freeze-every", f"{GC_FREEZE_EVERY:g}"],
                 env,
                 workdir / "standin.log",
                 cwd=ROOT,
@@ -326,10 +330,11 @@ def run(quick: bool = False) -> Result:
     result.table.append(["webhook", "requests", "p50 ms", "p99 ms", "max ms", "not 200"])
     by_path: dict[str, list[Any]] = {}
     for t in timings:
+        path = t[0].split("?", 1)[0]  # an IVR step's ?lead=<id> is one row per path, not per lead
         key = (
-            t[0].split("/twilio/callback/")[0] + "/twilio/callback/<r>/" + t[0].rsplit("/", 1)[-1]
-            if "/twilio/callback/" in t[0]
-            else t[0]
+            path.split("/twilio/callback/")[0] + "/twilio/callback/<r>/" + path.rsplit("/", 1)[-1]
+            if "/twilio/callback/" in path
+            else path
         )
         by_path.setdefault(key, []).append(t)
     for path, rows in sorted(by_path.items(), key=lambda x: -len(x[1])):
@@ -365,6 +370,17 @@ def run(quick: bool = False) -> Result:
     )
     if summary.anomalies:
         result.notes.append("Anomalies: " + "; ".join(summary.anomalies[:20]))
+    if gc_seen := data.get("gc"):
+        result.notes.append(
+            "The stand-in's garbage collector (every thread stops during a pass): "
+            + ", ".join(
+                f"generation {g}: {gc_seen['passes'][g]} passes, {gc_seen['seconds'][g]:g} s, "
+                f"longest {gc_seen['longest_ms'][g]:g} ms"
+                for g in range(3)
+            )
+            + f"; gc.freeze() every {GC_FREEZE_EVERY:g} s ({gc_seen['freezes']} times, "
+            f"{gc_seen['frozen_objects']:,} objects frozen at the end)."
+        )
     if failures:
         result.notes.append(
             "Failed webhook connections, each retried once as Twilio does by default "

@@ -11,6 +11,7 @@ and exits.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -75,6 +76,54 @@ class TimedTransport:
             self.timings.append((path, status, elapsed, error, time.time()))
 
 
+class GcWatch:
+    """Times the cyclic garbage collector's passes in this process (``gc.callbacks``): every
+    thread stops while one runs, so a long one is a webhook answer read late.
+
+    With ``freeze_every`` (real seconds), what the process holds is moved out of the
+    collector's sight that often (``gc.freeze``): the calls a long run has placed are kept
+    to the end, and without this each full pass walks all of them again.
+    """
+
+    def __init__(self, freeze_every: float = 0.0) -> None:
+        self.passes = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest = [0.0, 0.0, 0.0]
+        self.freezes = 0
+        self._started = 0.0
+        gc.callbacks.append(self._note)
+        if freeze_every > 0:
+            threading.Thread(
+                target=self._freeze, args=(freeze_every,), name="gc-freeze", daemon=True
+            ).start()
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = info["generation"]
+        took = time.perf_counter() - self._started
+        self.passes[generation] += 1
+        self.seconds[generation] += took
+        self.longest[generation] = max(self.longest[generation], took)
+
+    def _freeze(self, every: float) -> None:
+        while True:
+            time.sleep(every)
+            gc.freeze()
+            self.freezes += 1
+
+    def summary(self) -> dict[str, Any]:
+        """Passes, seconds and the longest pass (ms) per generation, and the freezes."""
+        return {
+            "passes": self.passes,
+            "seconds": [round(s, 3) for s in self.seconds],
+            "longest_ms": [round(s * 1000, 1) for s in self.longest],
+            "freezes": self.freezes,
+            "frozen_objects": gc.get_freeze_count(),
+        }
+
+
 def _path(url: str) -> str:
     return "/twilio/" + url.split("/twilio/", 1)[-1] if "/twilio/" in url else url
 
@@ -105,7 +154,14 @@ def main() -> None:
     parser.add_argument("--hotline-url", required=True)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--gc-freeze-every",
+        type=float,
+        default=0.0,
+        help="real seconds between gc.freeze() calls (0: never)",
+    )
     args = parser.parse_args()
+    gc_watch = GcWatch(args.gc_freeze_every)
     standin = StandIn(
         os.environ["TWILIO_ACCOUNT_SID"],
         os.environ["TWILIO_AUTH_TOKEN"],
@@ -133,6 +189,7 @@ def main() -> None:
                 "timings": list(timed.timings),
                 "connection_failures": list(timed.connection_failures),
                 "retried_by": "the stand-in" if own else "bench/standin_timed.py",
+                "gc": gc_watch.summary(),
             }
         args.out.write_text(json.dumps({**data, "anomalies": standin.anomalies}))
 

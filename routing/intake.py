@@ -26,6 +26,7 @@ lead is queued, since they told us not to use it) and a keyed number once it is 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -180,6 +181,23 @@ def _decisions(
         return {}, ""
     # The hotline's own numbers are known here; the counselors' are checked in the script.
     ours = frozenset({settings.hotline_number, settings.callback_from})
+    if at is Step.ENTER_NUMBER:  # a caller's number is never kept beyond their request
+        return _decide_all(at, digits, ours)
+    return _menu_decisions(at, digits, ours)
+
+
+@functools.lru_cache(maxsize=256)
+def _menu_decisions(
+    at: Step, digits: str | None, ours: frozenset[str]
+) -> tuple[dict[str, Decision], str]:
+    """:func:`_decide_all` of a menu (a key or two, never a number), decided once per
+    process: the decisions are pure. Callers must not change what it returns."""
+    return _decide_all(at, digits, ours)
+
+
+def _decide_all(
+    at: Step, digits: str | None, ours: frozenset[str]
+) -> tuple[dict[str, Decision], str]:
     decisions: dict[str, Decision] = {}
     check = ""
     for last_try in (False, True):
