@@ -39,6 +39,10 @@ MAX_RETRIES = 20
 #: our last call (a few seconds) are passed over; one free behind more than this many is
 #: matched by the next match or sweep, once they have hung up.
 IDLE_PEEK = 32
+#: Counselors read first at the head of each idle set. Only when every one of them in some
+#: set is still hanging up are the heads read again IDLE_PEEK deep: with many counselors
+#: free, reading all of IDLE_PEEK every time cost most of a match.
+FIRST_PEEK = 4
 #: Every waiting bucket, in the order of the idle sets (routing.counselors.all_idle_keys).
 BUCKETS = [keys.WAITING.format(lang, ins) for lang in LANGUAGES for ins in INSURANCE]
 
@@ -85,13 +89,14 @@ def _choose(r: Redis, settings: Settings, now: float) -> Pair | None:
     that are stale (a lead no longer waiting, a counselor no longer free) are dropped and
     the heads read again."""
     idle_keys = all_idle_keys()
+    peek = FIRST_PEEK
     while True:
         pipe = r.pipeline(transaction=False)
         pipe.exists(keys.DIAL_PAUSED)
         for bucket in BUCKETS:
             pipe.zrange(bucket, 0, 0, withscores=True)
         for idle in idle_keys:
-            pipe.zrange(idle, 0, IDLE_PEEK - 1)
+            pipe.zrange(idle, 0, peek - 1)
         paused, *heads = pipe.execute()
         leads = {b: h[0] for b, h in zip(BUCKETS, heads[: len(BUCKETS)], strict=True) if h}
         idle = dict(zip(idle_keys, heads[len(BUCKETS) :], strict=True))
@@ -107,8 +112,26 @@ def _choose(r: Redis, settings: Settings, now: float) -> Pair | None:
         lead_records = dict(zip(leads, records[: len(leads)], strict=True))
         counselor_records = dict(zip(ids, records[len(leads) :], strict=True))
         stale = _drop_stale(r, leads, lead_records, idle, counselor_records)
-        if not stale:
-            return _best(settings, now, leads, lead_records, idle, counselor_records)
+        if stale:
+            continue
+        if peek < IDLE_PEEK and _all_hanging_up(now, idle, counselor_records, peek):
+            peek = IDLE_PEEK  # someone free may be behind them: read deeper, as before
+            continue
+        return _best(settings, now, leads, lead_records, idle, counselor_records)
+
+
+def _all_hanging_up(
+    now: float,
+    idle: dict[str, list[str]],
+    counselor_records: dict[str, list[str | None]],
+    peek: int,
+) -> bool:
+    """Whether some idle set's first ``peek`` counselors, all that were read of it, are all
+    still hanging up from our last call (then more may be behind them)."""
+    return any(
+        len(members) == peek and all(float(counselor_records[cid][1] or 0) > now for cid in members)
+        for members in idle.values()
+    )
 
 
 def _best(

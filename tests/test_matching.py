@@ -184,3 +184,23 @@ def test_cost_does_not_depend_on_queue_length(r: redis.Redis, settings: Settings
     calls = r.info("commandstats")
     zrange_calls = calls.get("cmdstat_zrange", {}).get("calls", 0)
     assert 0 < zrange_calls < 100
+
+
+def test_a_free_counselor_behind_those_still_hanging_up_is_matched(
+    r: redis.Redis, settings: Settings
+) -> None:
+    """Matching reads a few counselors at each idle set's head first; when every one of
+    them is still hanging up from our last call, it reads deeper and finds the free one."""
+    from routing.matching import FIRST_PEEK
+
+    hanging_up = [
+        available(r, f"Hanging up {i}", idle_at=NOW - 100 + i) for i in range(FIRST_PEEK + 2)
+    ]
+    for c in hanging_up:
+        r.hset(keys.COUNSELOR.format(c.id), "leg_until", repr(NOW + 30))
+    free = available(r, "Free", idle_at=NOW - 50)
+    queue_lead(r, settings, "L1")
+    assert pairs(r, match(r, settings, now=NOW)) == {("L1", free.id)}
+    # Once they have hung up, the longest idle of them is next.
+    queue_lead(r, settings, "L2")
+    assert pairs(r, match(r, settings, now=NOW + 31)) == {("L2", hanging_up[0].id)}
