@@ -373,17 +373,22 @@ class Simulation:
         found: dict[str, dict[str, Any]] = {}
         n, missing = first, 0
         while missing < SCAN_GAP:
-            lead = self._lead(f"L{n:06d}")
-            n += 1
-            if lead is None:
-                missing += 1
-                continue
-            missing = 0
-            for event in lead.get("events", []):
-                if event.get("event") == "call_received" and event.get("call_sid"):
-                    found[event["call_sid"]] = lead
-                    break
+            batch = [f"L{i:06d}" for i in range(n, n + SCAN_GAP)]
+            n += len(batch)
+            for lead in self._read_leads(batch):
+                if lead is None:
+                    missing += 1
+                    continue
+                missing = 0
+                for event in lead.get("events", []):
+                    if event.get("event") == "call_received" and event.get("call_sid"):
+                        found[event["call_sid"]] = lead
+                        break
         return found
+
+    def _read_leads(self, lead_ids: list[str]) -> list[dict[str, Any] | None]:
+        """These leads (None for an id that is no lead), in order."""
+        return [self._lead(lead_id) for lead_id in lead_ids]
 
     def _wait(
         self, inbound: dict[str, str], first: int, timeout: float
