@@ -91,6 +91,7 @@ class GcWatch:
         self.longest = [0.0, 0.0, 0.0]
         self.freezes = 0
         self._started = 0.0
+        self._stopped = threading.Event()
         gc.callbacks.append(self._note)
         if freeze_every > 0:
             threading.Thread(
@@ -108,10 +109,13 @@ class GcWatch:
         self.longest[generation] = max(self.longest[generation], took)
 
     def _freeze(self, every: float) -> None:
-        while True:
-            time.sleep(every)
+        while not self._stopped.wait(every):
             gc.freeze()
             self.freezes += 1
+
+    def stop(self) -> None:
+        """No more freezing (the process is ending)."""
+        self._stopped.set()
 
     def summary(self) -> dict[str, Any]:
         """Passes, seconds and the longest pass (ms) per generation, and the freezes."""

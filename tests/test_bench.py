@@ -168,6 +168,30 @@ def test_busy_hour_transport_retries_a_failed_connection_once_like_twilio() -> N
     assert no_retry.inner.sent == 1
 
 
+def test_busy_hour_stand_in_times_its_garbage_collector_and_freezes_what_it_holds() -> None:
+    """The stand-in process reports each generation's passes and their longest pause, and
+    with a freeze interval moves what it holds out of the collector's sight."""
+    import gc
+    import time
+
+    from bench.standin_timed import GcWatch
+
+    watch = GcWatch(freeze_every=0.05)
+    try:
+        gc.collect()
+        held = [[i] for i in range(1000)]  # objects the process keeps, like placed calls
+        deadline = time.monotonic() + 5
+        while watch.freezes == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        summary = watch.summary()
+        assert summary["passes"][2] >= 1 and summary["longest_ms"][2] > 0
+        assert summary["freezes"] >= 1 and summary["frozen_objects"] >= len(held)
+    finally:
+        gc.callbacks.remove(watch._note)
+        watch.stop()
+        gc.unfreeze()
+
+
 def test_dispatch_arrivals_time_stamp_call_creation_and_pass_the_body_on() -> None:
     """The dispatch timer sees each Calls.json POST by its To number; the app gets the body."""
     from werkzeug.test import Client
