@@ -53,7 +53,10 @@ def create_bare_app(auth_token: str | None = None, public_base_url: str | None =
     def signed_gather(path: str) -> Response:
         """The fixed TwiML, for a request signed for PUBLIC_BASE_URL + its path."""
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not validator.validate(public + request.path, request.form, signature):
+        # The whole URL Twilio requested, query included (an IVR step names its lead there).
+        query = request.query_string.decode("latin-1")
+        url = public + request.path + (f"?{query}" if query else "")
+        if not validator.validate(url, request.form, signature):
             return Response("Forbidden\n", 403, mimetype="text/plain")
         return Response(body, mimetype="text/xml")
 

@@ -262,3 +262,19 @@ def test_bare_baseline_is_served_with_hotline_webs_gunicorn_settings() -> None:
     assert bare.pop("accesslog") == "-"
     assert 'self.cfg.set("logconfig_dict", logging_config(' in web
     assert settings and settings == bare
+
+
+def test_signature_checking_baseline_accepts_a_step_that_names_its_lead() -> None:
+    """The bare app's /signed/ route checks the whole URL Twilio signed, query included (an
+    IVR step's ?lead=), and refuses a signature made for another URL."""
+    from bench.bare_app import create_bare_app
+    from bench.common import AUTH_TOKEN, PUBLIC_BASE_URL, sign
+
+    client = create_bare_app(AUTH_TOKEN, PUBLIC_BASE_URL).test_client()
+    params = {"CallSid": "CA1", "Digits": "1"}
+    path = "/signed/twilio/ivr/situation?lead=L000123"
+    ok = client.post(path, data=params, headers={"X-Twilio-Signature": sign(path, params)})
+    assert ok.status_code == 200 and b"<Gather" in ok.data
+    other = sign("/signed/twilio/ivr/situation?lead=L000124", params)
+    refused = client.post(path, data=params, headers={"X-Twilio-Signature": other})
+    assert refused.status_code == 403
