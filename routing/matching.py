@@ -129,9 +129,15 @@ def _all_hanging_up(
     """Whether some idle set's first ``peek`` counselors, all that were read of it, are all
     still hanging up from our last call (then more may be behind them)."""
     return any(
-        len(members) == peek and all(float(counselor_records[cid][1] or 0) > now for cid in members)
+        len(members) == peek and all(_hanging_up(counselor_records[cid], now) for cid in members)
         for members in idle.values()
     )
+
+
+def _hanging_up(record: list[str | None], now: float) -> bool:
+    """Whether a counselor's phone (their [status, leg_until] record) is still hanging up
+    from our last call (reserve.lua checks the same)."""
+    return float(record[1] or 0) > now
 
 
 def _best(
@@ -146,7 +152,7 @@ def _best(
 
     def longest_idle(idle_key: str) -> str | None:
         for cid in idle[idle_key]:
-            if float(counselor_records[cid][1] or 0) <= now:  # not still hanging up
+            if not _hanging_up(counselor_records[cid], now):
                 return cid
         return None
 
