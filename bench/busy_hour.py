@@ -31,6 +31,7 @@ from bench.common import (
     missing,
     percentile,
     private_redis,
+    redis_cpu_seconds,
     scratch_dir,
     standalone,
     wait_http,
@@ -95,8 +96,7 @@ def _simulation_class() -> Any:
 def _cpu(parts: dict[str, list[ChildProcess]], r: redis.Redis) -> dict[str, float]:
     """CPU seconds used so far by each part of the system, redis-server's from INFO."""
     used = {name: sum(p.cpu_seconds() for p in ps) for name, ps in parts.items()}
-    info = r.info("cpu")
-    used["redis-server"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    used["redis-server"] = redis_cpu_seconds(r)
     return used
 
 

@@ -98,6 +98,12 @@ def scratch_dir(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=OUT_DIR))
 
 
+def redis_cpu_seconds(r: Any) -> float:
+    """CPU seconds a redis-server has used so far (user + system, from INFO cpu)."""
+    info = r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 @contextlib.contextmanager
 def private_redis(
     name: str, appendonly: bool = False, appendfsync: str = "everysec"

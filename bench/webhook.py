@@ -23,6 +23,7 @@ from bench.common import (
     hotline_process,
     median,
     private_redis,
+    redis_cpu_seconds,
     scratch_dir,
     signed_post,
     standalone,
@@ -152,12 +153,6 @@ def lead_ids(r: redis.Redis, numbers: range | list[int]) -> dict[int, str]:
     return {n: lead for n, lead in zip(numbers, pipe.execute(), strict=True) if lead}
 
 
-def _redis_cpu(r: redis.Redis) -> float:
-    """CPU seconds redis-server has used (user + system, INFO cpu)."""
-    info = r.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
 def signed_parts(parts: list[list[Request]]) -> list[list[Request]]:
     """The same requests to the bare app's signature-checking route (signed for it)."""
     return [[("/signed" + path, params) for path, params in part] for part in parts]
@@ -249,13 +244,13 @@ def run(quick: bool = False) -> Result:
                         ("signed no-op", ivr_base, noop, ivr),
                         ("bare + signature check", bare_base, signed_parts(parts), bare),
                     ):
-                        before = (server.cpu_seconds(), _redis_cpu(r))
+                        before = (server.cpu_seconds(), redis_cpu_seconds(r))
                         done = load(base, load_parts, connections, seconds, workdir, wrk)
                         runs.setdefault((name, connections), []).append(done)
                         cpu.setdefault((name, connections), []).append(
                             (
                                 1e6 * (server.cpu_seconds() - before[0]) / max(1, done.requests),
-                                1e6 * (_redis_cpu(r) - before[1]) / max(1, done.requests),
+                                1e6 * (redis_cpu_seconds(r) - before[1]) / max(1, done.requests),
                             )
                         )
                         if not ivr.alive() or not bare.alive():
