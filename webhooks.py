@@ -97,7 +97,7 @@ def ivr_step(step: str) -> Response:
         request.form.get("From"),
         request.args.get("lead"),
     )
-    if turn.queued:
+    if turn.queued and not turn.nobody_free:
         _request_match()
     return _ivr_twiml(turn)
 

@@ -155,13 +155,17 @@ def _step(
                 stepped.lead_id,
                 settings.redis_wait_ms,
             )
-        wait = queue.wait_estimate(stepped.place, stepped.wait_inputs or [0, 0])
+        inputs = stepped.wait_inputs or [0, 0]
+        wait = queue.wait_estimate(stepped.place, inputs)
         say = (
             Phrase(
                 "closing", {"place": stepped.place, "wait": spoken_wait(wait, turn.state.language)}
             ),
         )
-        return replace(turn, say=say, queued=True)
+        # inputs[1]: counselors free as the script queued the lead (queue.wait_estimate).
+        return replace(
+            turn, say=say, queued=True, nobody_free=bool(stepped.wait_inputs) and inputs[1] == 0
+        )
     if turn.finish is not None:
         turn = _finish(r, settings, stepped.lead_id, turn, stepped.lead)
     return turn

@@ -125,6 +125,10 @@ class Turn:
     finish: Finish | None = None
     #: Set by routing.intake when finishing this turn queued a lead (matching should run).
     queued: bool = False
+    #: Set with ``queued`` when the step that queued the lead saw no counselor free in the
+    #: same script: matching now could pair nobody, so it is not run (a counselor going
+    #: free asks for it, and the sweep runs it).
+    nobody_free: bool = False
     #: Set by routing.intake: the call's lead, named in the next step's URL (so the step's
     #: script is given the lead's keys).
     lead_id: str = ""

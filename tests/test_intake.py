@@ -3,6 +3,7 @@ signatures behind a TLS-terminating proxy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,13 +11,14 @@ import redis
 from flask import Flask
 
 from hotline.app import create_app
-from routing import intake, ivr_outcomes, keys, queue, stats
+from routing import counselors, intake, ivr_outcomes, keys, queue, stats
 from routing.leads import LEAD_IDS, Lead, LeadStatus, get_lead, lead_events
 from settings import Settings, load_settings
 from tests import records
 from tests.callers import Caller
 from tests.conftest import ZONE, Twilio, parse_twiml
 from tests.records import save_lead
+from workers import jobs
 from workers.services import build_services
 
 NUMBER = "+12125550147"
@@ -473,6 +475,43 @@ def test_every_ivr_step_is_one_round_trip_the_confirming_one_included(
     assert r.hget(stats.day_key(ZONE), stats.LEADS_CREATED) == "1"
     assert r.zscore(keys.INTAKE, lead.id) is None  # no longer a lead that may be in the IVR
     assert r.hget(keys.IVR_SESSION.format(sid), "digest") is None  # needed only to queue
+    counted.close()
+
+
+@pytest.mark.parametrize("free", [False, True])
+def test_the_confirming_webhook_runs_matching_only_when_a_counselor_is_free(
+    r: redis.Redis, settings: Settings, redis_server: Any, free: bool
+) -> None:
+    """The webhook whose step queues the caller runs matching at once when the step's
+    script saw a counselor free (the pair is reserved before the caller hangs up), and not
+    at all when nobody was: then the step is its one round trip, and the caller waits in
+    line for the next counselor who goes free (whose going free asks for matching)."""
+    pool = redis.ConnectionPool.from_url(redis_server.url, decode_responses=True)
+    pool.connection_class = type("Counting", (CountingConnection, pool.connection_class), {})
+    counted = redis.Redis(connection_pool=pool)
+    services = replace(build_services(settings), redis=counted)
+    app = create_app(settings, services, test_config={"TESTING": True})
+    dana = counselors.create_counselor(r, "Dana", "+13125550100", ["en"])  # on shift, or not
+    if free:
+        counselors.make_available(r, dana)
+    caller = Caller(Twilio(app.test_client()), NUMBER)
+    caller.dials()
+    caller.answers("1", "1", "2", "3")  # English, for themselves, not urgent, Medicaid
+
+    trips = round_trips(lambda: caller.presses("1"))  # the number they call from is right
+
+    lead = get_lead(r, r.get(keys.CALL_LEAD.format(caller.call_sid)))
+    assert lead is not None and "number 1 in line" in caller.said
+    if free:
+        assert lead.status == LeadStatus.RESERVED  # matched inline: Dana is being dialed
+        assert counselors.get_counselor(r, dana.id).status != "available"  # type: ignore[union-attr]
+        assert trips > 1
+    else:
+        assert lead.status == LeadStatus.WAITING and queue.position(r, lead.id) == 1
+        assert trips == 1  # no matching round trips: nobody could have been paired
+        counselors.make_available(r, dana)
+        assert jobs.request_match(services)  # what Dana going free asks for pairs them
+        assert get_lead(r, lead.id).status == LeadStatus.RESERVED  # type: ignore[union-attr]
     counted.close()
 
 
